@@ -14,128 +14,204 @@ import numpy as np
 import mp.data
 from apps import common
 from mp import plotting
-from mp.engine import (ClassificationTask, Trainer, make_optimizer, make_schedule,
-                       make_strategy, seed_everything)
+from mp.engine import (
+    ClassificationTask,
+    Trainer,
+    make_optimizer,
+    make_schedule,
+    make_strategy,
+    seed_everything,
+)
 
 EVAL_BATCH_SIZE = 500
 
 
-def run_classifier(*, app_name, build_model, model_hparams, model_dir=None,
-                   dataset="digits", data_dir=None, batch_size=64, epochs=10,
-                   train_steps=0, learning_rate=1e-3, optimizer="adam",
-                   lr_schedule="constant", warmup_steps=0, clip_norm=0.0, seed=0,
-                   deterministic=False, strategy="default", jit_compile=False,
-                   log_every=100, checkpoint_every=1000, eval_every=0,
-                   early_stopping_patience=0, validation_fraction=0.0, augment=False,
-                   progress=True):
-  """Trains and evaluates a classifier; returns the metrics written to metrics.json.
+def run_classifier(
+    *,
+    app_name,
+    build_model,
+    model_hparams,
+    model_dir=None,
+    dataset="digits",
+    data_dir=None,
+    batch_size=64,
+    epochs=10,
+    train_steps=0,
+    learning_rate=1e-3,
+    optimizer="adam",
+    lr_schedule="constant",
+    warmup_steps=0,
+    clip_norm=0.0,
+    seed=0,
+    deterministic=False,
+    strategy="default",
+    jit_compile=False,
+    log_every=100,
+    checkpoint_every=1000,
+    eval_every=0,
+    early_stopping_patience=0,
+    validation_fraction=0.0,
+    augment=False,
+    progress=True,
+):
+    """Trains and evaluates a classifier; returns the metrics written to metrics.json.
 
-  Args:
-    app_name: the app's name, for the default `model_dir`.
-    build_model: `build_model(input_shape, num_classes) -> keras.Model` of logits.
-    model_hparams: the app's own hyperparameters, recorded in `flags.cfg`.
-    The rest: see `apps/common_flags.py`.
-  """
-  clock = common.Clock()
-  hparams = {k: v for k, v in locals().items()
-             if k not in ("clock", "app_name", "build_model", "model_hparams", "progress")}
-  hparams.update(model_hparams)
-  # --- check everything before writing anything -----------------------
-  for name, value in (("batch_size", batch_size), ("epochs", epochs),
-                      ("log_every", log_every), ("checkpoint_every", checkpoint_every)):
-    if not isinstance(value, int) or value <= 0:
-      raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-  if train_steps < 0 or eval_every < 0 or early_stopping_patience < 0:
-    raise ValueError("train_steps, eval_every and early_stopping_patience must be >= 0. "
-                     f"Received: {train_steps}, {eval_every}, {early_stopping_patience}")
-  common.check_positive(learning_rate=learning_rate)
-  if early_stopping_patience and not (eval_every and validation_fraction):
-    raise ValueError("early_stopping_patience needs eval_every > 0 and validation_fraction "
-                     "> 0: early stopping compares validation losses, never test ones")
-  info = mp.data.info(dataset)
-  train_images, _ = mp.data.load_numpy(dataset, "train", data_dir,
-                                       validation_fraction=validation_fraction)
-  test_images, test_labels = mp.data.load_numpy(dataset, "test", data_dir)
-  steps_per_epoch = len(train_images) // batch_size
-  if steps_per_epoch == 0:
-    raise ValueError(f"batch_size {batch_size} exceeds the {len(train_images)} training "
-                     f"examples of {dataset}")
-  train_steps = train_steps or epochs * steps_per_epoch
-  model_dir = model_dir or common.default_model_dir(app_name, dataset)
-  hparams["model_dir"] = model_dir
+    Args:
+      app_name: the app's name, for the default `model_dir`.
+      build_model: `build_model(input_shape, num_classes) -> keras.Model` of logits.
+      model_hparams: the app's own hyperparameters, recorded in `flags.cfg`.
+      The rest: see `apps/common_flags.py`.
+    """
+    clock = common.Clock()
+    hparams = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("clock", "app_name", "build_model", "model_hparams", "progress")
+    }
+    hparams.update(model_hparams)
+    # --- check everything before writing anything -----------------------
+    for name, value in (
+        ("batch_size", batch_size),
+        ("epochs", epochs),
+        ("log_every", log_every),
+        ("checkpoint_every", checkpoint_every),
+    ):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+    if train_steps < 0 or eval_every < 0 or early_stopping_patience < 0:
+        raise ValueError(
+            "train_steps, eval_every and early_stopping_patience must be >= 0. "
+            f"Received: {train_steps}, {eval_every}, {early_stopping_patience}"
+        )
+    common.check_positive(learning_rate=learning_rate)
+    if early_stopping_patience and not (eval_every and validation_fraction):
+        raise ValueError(
+            "early_stopping_patience needs eval_every > 0 and validation_fraction "
+            "> 0: early stopping compares validation losses, never test ones"
+        )
+    info = mp.data.info(dataset)
+    train_images, _ = mp.data.load_numpy(
+        dataset, "train", data_dir, validation_fraction=validation_fraction
+    )
+    test_images, test_labels = mp.data.load_numpy(dataset, "test", data_dir)
+    steps_per_epoch = len(train_images) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the {len(train_images)} training "
+            f"examples of {dataset}"
+        )
+    train_steps = train_steps or epochs * steps_per_epoch
+    model_dir = model_dir or common.default_model_dir(app_name, dataset)
+    hparams["model_dir"] = model_dir
 
-  seed_everything(seed, deterministic)
-  strategy = make_strategy(strategy)
-  schedule = make_schedule(lr_schedule, learning_rate, train_steps, warmup_steps=warmup_steps)
-  with strategy.scope():  # builder errors (sizes that do not fit) come before any output
-    model = build_model(info.image_shape, info.num_classes)
-  task = ClassificationTask(
-      model, lambda: make_optimizer(optimizer, schedule),
-      clip_norm=clip_norm or None)
+    seed_everything(seed, deterministic)
+    strategy = make_strategy(strategy)
+    schedule = make_schedule(lr_schedule, learning_rate, train_steps, warmup_steps=warmup_steps)
+    with strategy.scope():  # builder errors (sizes that do not fit) come before any output
+        model = build_model(info.image_shape, info.num_classes)
+    task = ClassificationTask(
+        model, lambda: make_optimizer(optimizer, schedule), clip_norm=clip_norm or None
+    )
 
-  def train_data(start_step):
-    """The same batches, in the same order, from any step on (resumption)."""
-    return mp.data.load(dataset, "train", data_dir, batch_size=batch_size, shuffle=True,
-                        seed=seed, repeat=True, skip_batches=start_step,
-                        drop_remainder=True, augment=augment,
-                        validation_fraction=validation_fraction)
+    def train_data(start_step):
+        """The same batches, in the same order, from any step on (resumption)."""
+        return mp.data.load(
+            dataset,
+            "train",
+            data_dir,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            repeat=True,
+            skip_batches=start_step,
+            drop_remainder=True,
+            augment=augment,
+            validation_fraction=validation_fraction,
+        )
 
-  test_data = mp.data.load(dataset, "test", data_dir, batch_size=EVAL_BATCH_SIZE)
-  validation_data = (mp.data.load(dataset, "validation", data_dir, batch_size=EVAL_BATCH_SIZE,
-                                  validation_fraction=validation_fraction)
-                     if validation_fraction else None)
+    test_data = mp.data.load(dataset, "test", data_dir, batch_size=EVAL_BATCH_SIZE)
+    validation_data = (
+        mp.data.load(
+            dataset,
+            "validation",
+            data_dir,
+            batch_size=EVAL_BATCH_SIZE,
+            validation_fraction=validation_fraction,
+        )
+        if validation_fraction
+        else None
+    )
 
-  # --- train ------------------------------------------------------------
-  os.makedirs(model_dir, exist_ok=True)
-  common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
-  trainer = Trainer(task, model_dir, train_steps=train_steps, strategy=strategy,
-                    log_every=log_every, checkpoint_every=checkpoint_every,
-                    eval_every=eval_every, jit_compile=jit_compile,
-                    early_stopping_patience=early_stopping_patience,
-                    early_stopping_metric="loss", progress=progress)
-  if trainer.resumed_from_step is not None and progress:
-    print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
-  result = trainer.fit(train_data, validation_data or test_data)
-  evaluation = trainer.evaluate(test_data) if validation_data else result["eval"]
+    # --- train ------------------------------------------------------------
+    # The trainer restores a checkpoint found in model_dir (and refuses one that
+    # does not fit) before anything is written there.
+    trainer = Trainer(
+        task,
+        model_dir,
+        train_steps=train_steps,
+        strategy=strategy,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        jit_compile=jit_compile,
+        early_stopping_patience=early_stopping_patience,
+        early_stopping_metric="loss",
+        progress=progress,
+    )
+    os.makedirs(model_dir, exist_ok=True)
+    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
+    if trainer.resumed_from_step is not None and progress:
+        print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
+    result = trainer.fit(train_data, validation_data or test_data)
+    evaluation = trainer.evaluate(test_data) if validation_data else result["eval"]
 
-  # --- artifacts, metrics.json last ---------------------------------------
-  common.save_model(model, os.path.join(model_dir, "model.keras"))
-  images = test_data.map(lambda x, y: x)
-  predictions = np.argmax(model.predict(images, verbose=0), axis=-1)
-  matrix = plotting.confusion_matrix(test_labels, predictions, info.num_classes)
-  common.save_figure(
-      plotting.confusion_matrix_figure(
-          matrix, info.class_names,
-          title=f"{model.name} on {dataset}: test accuracy {evaluation['top1']:.4f}"),
-      os.path.join(model_dir, "confusion_matrix.png"))
-  if len(trainer.history["train"]) > 1:
-    common.save_figure(plotting.learning_curves_figure(
-        trainer.history, eval_label="validation" if validation_data else "test"),
-                       os.path.join(model_dir, "learning_curves.png"))
-  metrics = {
-      "app": app_name,
-      "dataset": dataset,
-      "model": model.name,
-      "num_parameters": int(model.count_params()),
-      "global_step": result["global_step"],
-      "train_steps": train_steps,
-      "epochs": round(result["global_step"] / steps_per_epoch, 3),
-      "resumed_from_step": result["resumed_from_step"],
-      "stopped_early": result["stopped_early"],
-      "test_accuracy": evaluation["top1"],
-      "test_top5": evaluation["top5"],
-      "test_loss": evaluation["loss"],
-      "test_examples": evaluation["count"],
-      "validation_loss": result["eval"]["loss"] if validation_data else None,
-      "validation_accuracy": result["eval"]["top1"] if validation_data else None,
-      "train_loss": result["train"].get("loss/total"),
-      "wall_seconds": clock.seconds(),
-      "train_seconds": result["wall_seconds"],
-      "num_replicas": strategy.num_replicas_in_sync,
-  }
-  common.write_json(os.path.join(model_dir, "metrics.json"), metrics)
-  if progress:
-    print(f"test accuracy {metrics['test_accuracy']:.4f} (top-5 {metrics['test_top5']:.4f}) "
-          f"after {metrics['global_step']} steps, {metrics['wall_seconds']:.1f} s; "
-          f"artifacts in {model_dir}/", flush=True)
-  return metrics
+    # --- artifacts, metrics.json last ---------------------------------------
+    common.save_model(model, os.path.join(model_dir, "model.keras"))
+    images = test_data.map(lambda x, y: x)
+    predictions = np.argmax(model.predict(images, verbose=0), axis=-1)
+    matrix = plotting.confusion_matrix(test_labels, predictions, info.num_classes)
+    common.save_figure(
+        plotting.confusion_matrix_figure(
+            matrix,
+            info.class_names,
+            title=f"{model.name} on {dataset}: test accuracy {evaluation['top1']:.4f}",
+        ),
+        os.path.join(model_dir, "confusion_matrix.png"),
+    )
+    if len(trainer.history["train"]) > 1:
+        common.save_figure(
+            plotting.learning_curves_figure(
+                trainer.history, eval_label="validation" if validation_data else "test"
+            ),
+            os.path.join(model_dir, "learning_curves.png"),
+        )
+    metrics = {
+        "app": app_name,
+        "dataset": dataset,
+        "model": model.name,
+        "num_parameters": int(model.count_params()),
+        "global_step": result["global_step"],
+        "train_steps": train_steps,
+        "epochs": round(result["global_step"] / steps_per_epoch, 3),
+        "resumed_from_step": result["resumed_from_step"],
+        "stopped_early": result["stopped_early"],
+        "test_accuracy": evaluation["top1"],
+        "test_top5": evaluation["top5"],
+        "test_loss": evaluation["loss"],
+        "test_examples": evaluation["count"],
+        "validation_loss": result["eval"]["loss"] if validation_data else None,
+        "validation_accuracy": result["eval"]["top1"] if validation_data else None,
+        "train_loss": result["train"].get("loss/total"),
+        "wall_seconds": clock.seconds(),
+        "train_seconds": result["wall_seconds"],
+        "num_replicas": strategy.num_replicas_in_sync,
+    }
+    common.write_json(os.path.join(model_dir, "metrics.json"), metrics)
+    if progress:
+        print(
+            f"test accuracy {metrics['test_accuracy']:.4f} (top-5 {metrics['test_top5']:.4f}) "
+            f"after {metrics['global_step']} steps, {metrics['wall_seconds']:.1f} s; "
+            f"artifacts in {model_dir}/",
+            flush=True,
+        )
+    return metrics

@@ -26,107 +26,109 @@ FLAGS = flags.FLAGS
 
 
 def die(message, code=2):
-  """Prints `error: message` (one line) to stderr and exits with `code`."""
-  text = " ".join(str(message).split())
-  sys.stderr.write(f"error: {text}\n")
-  sys.stderr.flush()
-  sys.exit(code)
+    """Prints `error: message` (one line) to stderr and exits with `code`."""
+    text = " ".join(str(message).split())
+    sys.stderr.write(f"error: {text}\n")
+    sys.stderr.flush()
+    sys.exit(code)
 
 
 def cli(main):
-  """Runs `main(argv)` under absl with the error contract of this module."""
-  from mp.engine import Interrupted, TrainingDiverged  # after TF's log level is set
+    """Runs `main(argv)` under absl with the error contract of this module."""
+    from mp.engine import Interrupted, TrainingDiverged  # after TF's log level is set
 
-  def parse(argv):
-    try:
-      return FLAGS(argv)
-    except flags.Error as e:
-      die(e)
+    def parse(argv):
+        try:
+            return FLAGS(argv)
+        except flags.Error as e:
+            die(e)
 
-  def wrapped(argv):
-    if not FLAGS["verbosity"].present:  # TF's savers log at INFO through absl
-      logging.set_verbosity(logging.WARNING)
-    try:
-      return main(argv)
-    except Interrupted as e:
-      sys.stderr.write(f"interrupted: {e}\n")
-      sys.exit(128 + e.signum)
-    except TrainingDiverged as e:
-      die(e, code=3)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-      die(e)
+    def wrapped(argv):
+        if not FLAGS["verbosity"].present:  # TF's savers log at INFO through absl
+            logging.set_verbosity(logging.WARNING)
+        try:
+            return main(argv)
+        except Interrupted as e:
+            sys.stderr.write(f"interrupted: {e}\n")
+            sys.exit(128 + e.signum)
+        except TrainingDiverged as e:
+            die(e, code=3)
+        except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+            die(e)
 
-  app.run(wrapped, flags_parser=parse)
+    app.run(wrapped, flags_parser=parse)
 
 
 def check_positive(**values):
-  """Raises ValueError for the first value that is not a positive number."""
-  for name, value in values.items():
-    if value is None or not value > 0:
-      raise ValueError(f"{name} must be positive. Received: {name}={value}")
+    """Raises ValueError for the first value that is not a positive number."""
+    for name, value in values.items():
+        if value is None or not value > 0:
+            raise ValueError(f"{name} must be positive. Received: {name}={value}")
 
 
 def default_model_dir(app_name, dataset):
-  return os.path.join("runs", f"{app_name}-{dataset}")
+    return os.path.join("runs", f"{app_name}-{dataset}")
 
 
 def _atomic_write(path, write):
-  """Calls `write(tmp_path)`, then renames the temporary file onto `path`."""
-  directory = os.path.dirname(os.path.abspath(path))
-  suffix = os.path.splitext(path)[1]
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-  os.close(fd)
-  try:
-    write(tmp)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+    """Calls `write(tmp_path)`, then renames the temporary file onto `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def write_text(path, text):
-  def write(tmp):
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-  _atomic_write(path, write)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    _atomic_write(path, write)
 
 
 def write_json(path, obj):
-  write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_model(model, path):
-  """Saves a Keras model to `path` (`.keras`) without leaving half a file."""
-  _atomic_write(path, model.save)
+    """Saves a Keras model to `path` (`.keras`) without leaving half a file."""
+    _atomic_write(path, model.save)
 
 
 def save_figure(figure, path):
-  def write(tmp):
-    figure.savefig(tmp, dpi=120, bbox_inches="tight")
-  _atomic_write(path, write)
+    def write(tmp):
+        figure.savefig(tmp, dpi=120, bbox_inches="tight")
+
+    _atomic_write(path, write)
 
 
 def flags_cfg(hparams):
-  """The flagfile text that replays a run with `hparams` (flag name -> value)."""
-  lines = []
-  for name, value in sorted(hparams.items()):
-    if value is None:
-      continue
-    if isinstance(value, bool):
-      lines.append(f"--{name}" if value else f"--no{name}")
-    elif isinstance(value, (list, tuple)):
-      lines.append(f"--{name}={','.join(str(v) for v in value)}")
-    else:
-      lines.append(f"--{name}={value}")
-  return "\n".join(lines) + "\n"
+    """The flagfile text that replays a run with `hparams` (flag name -> value)."""
+    lines = []
+    for name, value in sorted(hparams.items()):
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"--{name}={','.join(str(v) for v in value)}")
+        else:
+            lines.append(f"--{name}={value}")
+    return "\n".join(lines) + "\n"
 
 
 class Clock:
-  """Wall time since construction."""
+    """Wall time since construction."""
 
-  def __init__(self):
-    self.start = time.time()
+    def __init__(self):
+        self.start = time.time()
 
-  def seconds(self):
-    return time.time() - self.start
+    def seconds(self):
+        return time.time() - self.start

@@ -13,32 +13,53 @@ from apps.classifier import run_classifier
 
 FLAGS = flags.FLAGS
 common_flags.define(dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3)
-common_flags.define_once(flags.DEFINE_string, "model", "classic_cnn", "Registered architecture (mp.cnn.model_names()).")
-common_flags.define_once(flags.DEFINE_float, "dropout", 0.4, "Dropout before the logits (classic_cnn).")
-common_flags.define_once(flags.DEFINE_integer, "dense_units", 1024, "Width of the hidden dense layer (classic_cnn).",
-                     lower_bound=1)
+common_flags.define_once(
+    flags.DEFINE_string, "model", "classic_cnn", "Registered architecture (mp.cnn.model_names())."
+)
+common_flags.define_once(
+    flags.DEFINE_float, "dropout", 0.4, "Dropout before the logits (classic_cnn)."
+)
+common_flags.define_once(
+    flags.DEFINE_integer,
+    "dense_units",
+    1024,
+    "Width of the hidden dense layer (classic_cnn).",
+    lower_bound=1,
+)
 
 
 def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, **hparams):
-  """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
-  import mp.cnn
-  if model not in mp.cnn.model_names():
-    raise ValueError(f"Unknown model. Expected one of {', '.join(mp.cnn.model_names())}. "
-                     f"Received: model={model!r}")
-  extra = {"dropout": dropout, "dense_units": dense_units} if model == "classic_cnn" else {}
+    """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
+    import mp.cnn
 
-  def build(input_shape, num_classes):
-    return mp.cnn.get_model(model, input_shape, num_classes, **extra)
+    if model not in mp.cnn.model_names():
+        raise ValueError(
+            f"Unknown model. Expected one of {', '.join(mp.cnn.model_names())}. "
+            f"Received: model={model!r}"
+        )
+    extra = {"dropout": dropout, "dense_units": dense_units} if model == "classic_cnn" else {}
 
-  return run_classifier(app_name="train_cnn", build_model=build, model_dir=model_dir,
-                        model_hparams={"model": model, **extra}, **hparams)
+    def build(input_shape, num_classes):
+        return mp.cnn.get_model(model, input_shape, num_classes, **extra)
+
+    return run_classifier(
+        app_name="train_cnn",
+        build_model=build,
+        model_dir=model_dir,
+        model_hparams={"model": model, **extra},
+        **hparams,
+    )
 
 
 def main(argv):
-  del argv
-  run(model=FLAGS.model, dropout=FLAGS.dropout, dense_units=FLAGS.dense_units,
-      **common_flags.hparams())
+    del argv
+    run(
+        model=FLAGS.model,
+        dropout=FLAGS.dropout,
+        dense_units=FLAGS.dense_units,
+        **common_flags.hparams(),
+    )
 
 
 if __name__ == "__main__":
-  common.cli(main)
+    common.cli(main)

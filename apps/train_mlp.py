@@ -10,33 +10,56 @@ from apps.classifier import run_classifier
 
 FLAGS = flags.FLAGS
 common_flags.define(dataset="digits", batch_size=64, epochs=20, learning_rate=1e-3)
-common_flags.define_once(flags.DEFINE_list, "hidden_units", ["256", "128"], "Widths of the hidden layers.")
-common_flags.define_once(flags.DEFINE_string, "activation", "relu", "Hidden activation (a Keras activation name).")
-common_flags.define_once(flags.DEFINE_float, "dropout", 0.0, "Dropout after each hidden layer, in [0, 1).")
+common_flags.define_once(
+    flags.DEFINE_list, "hidden_units", ["256", "128"], "Widths of the hidden layers."
+)
+common_flags.define_once(
+    flags.DEFINE_string, "activation", "relu", "Hidden activation (a Keras activation name)."
+)
+common_flags.define_once(
+    flags.DEFINE_float, "dropout", 0.0, "Dropout after each hidden layer, in [0, 1)."
+)
 
 
 def run(model_dir=None, *, hidden_units=(256, 128), activation="relu", dropout=0.0, **hparams):
-  """Trains an MLP on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
-  from mp.basics import mlp
-  try:
-    hidden_units = tuple(int(u) for u in hidden_units)
-  except ValueError:
-    raise ValueError(f"hidden_units must be integers. Received: hidden_units={hidden_units}") from None
-  model_hparams = {"hidden_units": hidden_units, "activation": activation, "dropout": dropout}
+    """Trains an MLP on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
+    from mp.basics import mlp
 
-  def build(input_shape, num_classes):
-    return mlp(input_shape, hidden_units=hidden_units, num_classes=num_classes,
-               activation=activation, dropout=dropout)
+    try:
+        hidden_units = tuple(int(u) for u in hidden_units)
+    except ValueError:
+        raise ValueError(
+            f"hidden_units must be integers. Received: hidden_units={hidden_units}"
+        ) from None
+    model_hparams = {"hidden_units": hidden_units, "activation": activation, "dropout": dropout}
 
-  return run_classifier(app_name="train_mlp", build_model=build, model_dir=model_dir,
-                        model_hparams=model_hparams, **hparams)
+    def build(input_shape, num_classes):
+        return mlp(
+            input_shape,
+            hidden_units=hidden_units,
+            num_classes=num_classes,
+            activation=activation,
+            dropout=dropout,
+        )
+
+    return run_classifier(
+        app_name="train_mlp",
+        build_model=build,
+        model_dir=model_dir,
+        model_hparams=model_hparams,
+        **hparams,
+    )
 
 
 def main(argv):
-  del argv
-  run(hidden_units=FLAGS.hidden_units, activation=FLAGS.activation, dropout=FLAGS.dropout,
-      **common_flags.hparams())
+    del argv
+    run(
+        hidden_units=FLAGS.hidden_units,
+        activation=FLAGS.activation,
+        dropout=FLAGS.dropout,
+        **common_flags.hparams(),
+    )
 
 
 if __name__ == "__main__":
-  common.cli(main)
+    common.cli(main)

@@ -8,69 +8,81 @@ import numpy as np
 
 
 def confusion_matrix(labels, predictions, num_classes):
-  """Counts `[true class, predicted class]` pairs into a `num_classes` square."""
-  matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-  np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
-  return matrix
+    """Counts `[true class, predicted class]` pairs into a `num_classes` square."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix
 
 
 def _pyplot():
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  return plt
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def confusion_matrix_figure(matrix, class_names, title=""):
-  """A heat map of `matrix` with per-class recall on the rows; returns the figure."""
-  plt = _pyplot()
-  n = len(class_names)
-  recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-  fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
-  ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
-  for i in range(n):
-    for j in range(n):
-      if matrix[i, j]:
-        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                color="white" if recall[i, j] > 0.5 else "black")
-  ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-  ax.set_yticks(range(n), class_names)
-  ax.set_xlabel("predicted class")
-  ax.set_ylabel("true class")
-  ax.set_title(title)
-  fig.tight_layout()
-  plt.close(fig)
-  return fig
+    """A heat map of `matrix` with per-class recall on the rows; returns the figure."""
+    plt = _pyplot()
+    n = len(class_names)
+    recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
+    ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if matrix[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if recall[i, j] > 0.5 else "black",
+                )
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
-def learning_curves_figure(history, train_key="loss/total", eval_keys=("loss", "top1"),
-                           eval_label="eval"):
-  """Training loss and evaluation metrics against the step; returns the figure.
+def learning_curves_figure(
+    history, train_key="loss/total", eval_keys=("loss", "top1"), eval_label="eval"
+):
+    """Training loss and evaluation metrics against the step; returns the figure.
 
-  Args:
-    history: `Trainer.history`: `{"train": [(step, outputs)], "eval": [(step, results)]}`.
-    train_key: the training output to draw against the first of `eval_keys`.
-    eval_keys: evaluation metrics; the first shares the left panel with `train_key`.
-    eval_label: what the evaluations ran on (`validation`, `test`).
-  """
-  plt = _pyplot()
-  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-  steps = [s for s, _ in history["train"]]
-  left.plot(steps, [o[train_key] for _, o in history["train"]], label="train")
-  if history["eval"]:
-    eval_steps = [s for s, _ in history["eval"]]
-    left.plot(eval_steps, [r[eval_keys[0]] for _, r in history["eval"]], "o-", label=eval_label)
-    for key in eval_keys[1:]:
-      right.plot(eval_steps, [r[key] for _, r in history["eval"]], "o-", label=f"{eval_label} {key}")
-  if "metrics/top1" in (history["train"][0][1] if history["train"] else {}):
-    right.plot(steps, [o["metrics/top1"] for _, o in history["train"]], label="train top1")
-  left.set_xlabel("global step")
-  left.set_ylabel("cross-entropy")
-  right.set_xlabel("global step")
-  right.set_ylabel("accuracy")
-  for ax in (left, right):
-    ax.grid(alpha=0.3)
-    ax.legend()
-  fig.tight_layout()
-  plt.close(fig)
-  return fig
+    Args:
+      history: `Trainer.history`: `{"train": [(step, outputs)], "eval": [(step, results)]}`.
+      train_key: the training output to draw against the first of `eval_keys`.
+      eval_keys: evaluation metrics; the first shares the left panel with `train_key`.
+      eval_label: what the evaluations ran on (`validation`, `test`).
+    """
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    steps = [s for s, _ in history["train"]]
+    left.plot(steps, [o[train_key] for _, o in history["train"]], label="train")
+    if history["eval"]:
+        eval_steps = [s for s, _ in history["eval"]]
+        left.plot(eval_steps, [r[eval_keys[0]] for _, r in history["eval"]], "o-", label=eval_label)
+        for key in eval_keys[1:]:
+            right.plot(
+                eval_steps, [r[key] for _, r in history["eval"]], "o-", label=f"{eval_label} {key}"
+            )
+    if "metrics/top1" in (history["train"][0][1] if history["train"] else {}):
+        right.plot(steps, [o["metrics/top1"] for _, o in history["train"]], label="train top1")
+    left.set_xlabel("global step")
+    left.set_ylabel("cross-entropy")
+    right.set_xlabel("global step")
+    right.set_ylabel("accuracy")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -48,7 +48,9 @@ def _check_pair(name, images, labels, images_path, labels_path):
     if images.dtype != np.uint8:
         raise IdxFormatError(f"{images_path}: expected uint8 pixels, got {images.dtype}")
     if labels.ndim != 1:
-        raise IdxFormatError(f"{labels_path}: expected labels of shape [N], got {list(labels.shape)}")
+        raise IdxFormatError(
+            f"{labels_path}: expected labels of shape [N], got {list(labels.shape)}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         raise IdxFormatError(f"{labels_path}: expected integer labels, got {labels.dtype}")
     if len(images) != len(labels):
@@ -73,7 +75,9 @@ def _read_npz(name, path, split):
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
         if isinstance(e, IdxFormatError):
             raise
-        raise IdxFormatError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        raise IdxFormatError(
+            f"{path}: not a readable .npz file ({type(e).__name__}: {e})"
+        ) from None
     where = f"{path}[x_{suffix}]"
     _check_pair(name, images, labels, where, f"{path}[y_{suffix}]")
     return images, labels
@@ -140,8 +144,10 @@ def load_numpy(name, split, data_dir=None, *, validation_fraction=0.0):
     registry.check_name(name)
     registry.check_split(split)
     if split == "validation" and not validation_fraction:
-        raise ValueError("split 'validation' needs validation_fraction > 0 "
-                         "(the share of the training split to hold out)")
+        raise ValueError(
+            "split 'validation' needs validation_fraction > 0 "
+            "(the share of the training split to hold out)"
+        )
     file_split = "test" if split == "test" else "train"
     if name == "digits":
         images, labels = digits.load_digits_split(file_split)

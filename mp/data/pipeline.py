@@ -186,7 +186,9 @@ def load(
 
     ds = tf.data.Dataset.range(num_examples)
     if augment:
-        random_ints = tf.data.Dataset.random(seed=_augment_seed(seed), rerandomize_each_iteration=True)
+        random_ints = tf.data.Dataset.random(
+            seed=_augment_seed(seed), rerandomize_each_iteration=True
+        )
         ds = tf.data.Dataset.zip(ds, random_ints)
     if shuffle:
         ds = ds.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)

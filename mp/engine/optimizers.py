@@ -9,26 +9,27 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
 def make_optimizer(name, learning_rate, *, momentum=0.9):
-  """Returns the Keras optimizer `name` with `learning_rate` (a float or schedule).
+    """Returns the Keras optimizer `name` with `learning_rate` (a float or schedule).
 
-  Args:
-    name: `sgd` (vanilla update), `momentum`, `nesterov`, `adagrad`,
-      `rmsprop` or `adam`.
-    learning_rate: a float or a `LearningRateSchedule`.
-    momentum: the momentum coefficient of `momentum` and `nesterov`.
+    Args:
+      name: `sgd` (vanilla update), `momentum`, `nesterov`, `adagrad`,
+        `rmsprop` or `adam`.
+      learning_rate: a float or a `LearningRateSchedule`.
+      momentum: the momentum coefficient of `momentum` and `nesterov`.
 
-  Raises:
-    ValueError: for an unknown name.
-  """
-  if name == "sgd":
-    return keras.optimizers.SGD(learning_rate)
-  if name in ("momentum", "nesterov"):
-    return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=name == "nesterov")
-  if name == "adagrad":
-    return keras.optimizers.Adagrad(learning_rate)
-  if name == "rmsprop":
-    return keras.optimizers.RMSprop(learning_rate)
-  if name == "adam":
-    return keras.optimizers.Adam(learning_rate)
-  raise ValueError(
-      f"Unknown optimizer. Expected one of {', '.join(OPTIMIZERS)}. Received: optimizer={name!r}")
+    Raises:
+      ValueError: for an unknown name.
+    """
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate)
+    if name in ("momentum", "nesterov"):
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=name == "nesterov")
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    raise ValueError(
+        f"Unknown optimizer. Expected one of {', '.join(OPTIMIZERS)}. Received: optimizer={name!r}"
+    )

@@ -24,139 +24,147 @@ import tensorflow as tf
 
 
 def global_mean(values):
-  """This replica's share of the mean of `values` over the global batch."""
-  return tf.nn.compute_average_loss(tf.cast(values, tf.float32))
+    """This replica's share of the mean of `values` over the global batch."""
+    return tf.nn.compute_average_loss(tf.cast(values, tf.float32))
 
 
 def _build(factory):
-  """Calls `factory` if it is a function, else returns it as it is."""
-  return factory() if callable(factory) and not isinstance(
-      factory, (keras.Model, keras.optimizers.Optimizer)) else factory
+    """Calls `factory` if it is a function, else returns it as it is."""
+    return (
+        factory()
+        if callable(factory) and not isinstance(factory, (keras.Model, keras.optimizers.Optimizer))
+        else factory
+    )
 
 
 class Task:
-  """Base class of everything the engine can train.
+    """Base class of everything the engine can train.
 
-  The engine sets `self.global_step` (an int64 `tf.Variable`) and calls `build`
-  inside the strategy's scope, then calls `train_step` (and `eval_step`) once
-  per batch through `strategy.run`, inside a `tf.function`.
-  """
-
-  global_step = None
-
-  def build(self):
-    """Creates models and optimizers, including the optimizer's slots."""
-    raise NotImplementedError
-
-  def checkpoint_items(self):
-    """Returns the trackables to checkpoint, e.g. `{"model": ..., "optimizer": ...}`."""
-    raise NotImplementedError
-
-  def train_step(self, batch):
-    """One update from `batch`; returns a dict of scalar global-mean shares.
-
-    Keys are summary tags such as `loss/total` or `metrics/top1`; the first
-    key starting with `loss` is the one the NaN guard and progress bar watch.
+    The engine sets `self.global_step` (an int64 `tf.Variable`) and calls `build`
+    inside the strategy's scope, then calls `train_step` (and `eval_step`) once
+    per batch through `strategy.run`, inside a `tf.function`.
     """
-    raise NotImplementedError
 
-  def eval_step(self, batch):
-    """Returns per-replica *sums* over `batch`, with the example count in `count`."""
-    raise NotImplementedError
+    global_step = None
 
-  def export(self, path):
-    """Saves the task's main model to `path` (a `.keras` file)."""
-    raise NotImplementedError
+    def build(self):
+        """Creates models and optimizers, including the optimizer's slots."""
+        raise NotImplementedError
+
+    def checkpoint_items(self):
+        """Returns the trackables to checkpoint, e.g. `{"model": ..., "optimizer": ...}`."""
+        raise NotImplementedError
+
+    def train_step(self, batch):
+        """One update from `batch`; returns a dict of scalar global-mean shares.
+
+        Keys are summary tags such as `loss/total` or `metrics/top1`; the first
+        key starting with `loss` is the one the NaN guard and progress bar watch.
+        """
+        raise NotImplementedError
+
+    def eval_step(self, batch):
+        """Returns per-replica *sums* over `batch`, with the example count in `count`."""
+        raise NotImplementedError
+
+    def export(self, path):
+        """Saves the task's main model to `path` (a `.keras` file)."""
+        raise NotImplementedError
 
 
 class ClassificationTask(Task):
-  """Supervised classification: softmax cross-entropy from logits.
+    """Supervised classification: softmax cross-entropy from logits.
 
-  Args:
-    model: a `keras.Model` mapping images to logits, or a function returning
-      one (needed under a distribution strategy, whose scope must own the
-      variables).
-    optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
-    clip_norm: if set, gradients are rescaled so that their global norm is at
-      most `clip_norm` (ch4.2); `None` leaves them as they are.
-  """
-
-  def __init__(self, model, optimizer, *, clip_norm=None):
-    if clip_norm is not None and not clip_norm > 0:
-      raise ValueError(f"clip_norm must be positive. Received: clip_norm={clip_norm}")
-    self._model_factory = model
-    self._optimizer_factory = optimizer
-    self.clip_norm = clip_norm
-    self.model = None
-    self.optimizer = None
-
-  def build(self):
-    self.model = _build(self._model_factory)
-    self.optimizer = _build(self._optimizer_factory)
-    self.optimizer.build(self.model.trainable_variables)
-
-  def checkpoint_items(self):
-    return {"model": self.model, "optimizer": self.optimizer}
-
-  def train_step(self, batch):
-    images, labels = batch
-    with tf.GradientTape() as tape:
-      logits = self.model(images, training=True)
-      cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-          labels=labels, logits=logits)
-      data_loss = tf.nn.compute_average_loss(cross_entropy)
-      loss = data_loss
-      if self.model.losses:  # weight penalties, added once per global batch
-        loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
-    variables = self.model.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    gradients, grad_norm = self._clip(gradients)
-    self.optimizer.apply_gradients(zip(gradients, variables))
-    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-    outputs = {
-        "loss/total": loss,
-        "loss/cross_entropy": data_loss,
-        "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
-        "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
-    }
-    if grad_norm is not None:
-      outputs["charts/grad_norm"] = grad_norm / replicas
-    return outputs
-
-  def _clip(self, gradients):
-    """Clips the global gradient by its global norm; returns it and the norm.
-
-    With several replicas each holds a share of the gradient, and the
-    optimizer sums the shares. Clipping must see the sum, so the shares are
-    summed here first and handed on divided by the number of replicas. Without
-    clipping only the one-replica norm is reported (it would need that sum).
+    Args:
+      model: a `keras.Model` mapping images to logits, or a function returning
+        one (needed under a distribution strategy, whose scope must own the
+        variables).
+      optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
+      clip_norm: if set, gradients are rescaled so that their global norm is at
+        most `clip_norm` (ch4.2); `None` leaves them as they are.
     """
-    context = tf.distribute.get_replica_context()
-    replicas = context.num_replicas_in_sync
-    if self.clip_norm is None:
-      return gradients, (tf.linalg.global_norm(gradients) if replicas == 1 else None)
-    if replicas > 1:
-      gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-    grad_norm = tf.linalg.global_norm(gradients)
-    gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=grad_norm)
-    if replicas > 1:
-      gradients = [g / replicas for g in gradients]
-    return gradients, grad_norm
 
-  def eval_step(self, batch):
-    images, labels = batch
-    logits = self.model(images, training=False)
-    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    k = min(5, logits.shape[-1])
-    return {
-        "loss": tf.reduce_sum(cross_entropy),
-        "top1": tf.reduce_sum(tf.cast(tf.math.in_top_k(targets=labels, predictions=logits, k=1), tf.float32)),
-        "top5": tf.reduce_sum(tf.cast(tf.math.in_top_k(targets=labels, predictions=logits, k=k), tf.float32)),
-        "count": tf.cast(tf.shape(labels)[0], tf.float32),
-    }
+    def __init__(self, model, optimizer, *, clip_norm=None):
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive. Received: clip_norm={clip_norm}")
+        self._model_factory = model
+        self._optimizer_factory = optimizer
+        self.clip_norm = clip_norm
+        self.model = None
+        self.optimizer = None
 
-  def predict_logits(self, images):
-    return self.model(images, training=False)
+    def build(self):
+        self.model = _build(self._model_factory)
+        self.optimizer = _build(self._optimizer_factory)
+        self.optimizer.build(self.model.trainable_variables)
 
-  def export(self, path):
-    self.model.save(path)
+    def checkpoint_items(self):
+        return {"model": self.model, "optimizer": self.optimizer}
+
+    def train_step(self, batch):
+        images, labels = batch
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits
+            )
+            data_loss = tf.nn.compute_average_loss(cross_entropy)
+            loss = data_loss
+            if self.model.losses:  # weight penalties, added once per global batch
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        gradients, grad_norm = self._clip(gradients)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        outputs = {
+            "loss/total": loss,
+            "loss/cross_entropy": data_loss,
+            "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
+            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
+        }
+        if grad_norm is not None:
+            outputs["charts/grad_norm"] = grad_norm / replicas
+        return outputs
+
+    def _clip(self, gradients):
+        """Clips the global gradient by its global norm; returns it and the norm.
+
+        With several replicas each holds a share of the gradient, and the
+        optimizer sums the shares. Clipping must see the sum, so the shares are
+        summed here first and handed on divided by the number of replicas. Without
+        clipping only the one-replica norm is reported (it would need that sum).
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
+        if self.clip_norm is None:
+            return gradients, (tf.linalg.global_norm(gradients) if replicas == 1 else None)
+        if replicas > 1:
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        grad_norm = tf.linalg.global_norm(gradients)
+        gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=grad_norm)
+        if replicas > 1:
+            gradients = [g / replicas for g in gradients]
+        return gradients, grad_norm
+
+    def eval_step(self, batch):
+        images, labels = batch
+        logits = self.model(images, training=False)
+        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        k = min(5, logits.shape[-1])
+        return {
+            "loss": tf.reduce_sum(cross_entropy),
+            "top1": tf.reduce_sum(
+                tf.cast(tf.math.in_top_k(targets=labels, predictions=logits, k=1), tf.float32)
+            ),
+            "top5": tf.reduce_sum(
+                tf.cast(tf.math.in_top_k(targets=labels, predictions=logits, k=k), tf.float32)
+            ),
+            "count": tf.cast(tf.shape(labels)[0], tf.float32),
+        }
+
+    def predict_logits(self, images):
+        return self.model(images, training=False)
+
+    def export(self, path):
+        self.model.save(path)

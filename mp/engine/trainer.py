@@ -37,392 +37,455 @@ from mp.engine import strategy as strategy_lib
 
 
 class TrainingDiverged(RuntimeError):
-  """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
 class Interrupted(Exception):
-  """SIGINT or SIGTERM stopped the run after a checkpoint was saved."""
+    """SIGINT or SIGTERM stopped the run after a checkpoint was saved."""
 
-  def __init__(self, signum, step, checkpoint):
-    self.signum = signum
-    self.step = step
-    self.checkpoint = checkpoint
-    name = signal.Signals(signum).name
-    super().__init__(
-        f"{name} at step {step}; checkpoint saved to {checkpoint}. "
-        "Run the same command again to resume.")
+    def __init__(self, signum, step, checkpoint):
+        self.signum = signum
+        self.step = step
+        self.checkpoint = checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} at step {step}; checkpoint saved to {checkpoint}. "
+            "Run the same command again to resume."
+        )
 
 
 def seed_everything(seed, deterministic=False):
-  """Seeds Python, NumPy and TensorFlow; optionally makes TF ops deterministic."""
-  keras.utils.set_random_seed(seed)
-  if deterministic:
-    tf.config.experimental.enable_op_determinism()
+    """Seeds Python, NumPy and TensorFlow; optionally makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def _next_multiple(step, every):
-  return (step // every + 1) * every if every else math.inf
+    return (step // every + 1) * every if every else math.inf
 
 
 class _Progress:
-  """A Keras progress bar on a terminal, one plain line per call otherwise."""
+    """A Keras progress bar on a terminal, one plain line per call otherwise."""
 
-  def __init__(self, target, start, enabled, stream=sys.stdout):
-    self.target = target
-    self.stream = stream
-    self.enabled = enabled
-    self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
-    self.bar = None
-    if self.tty:
-      self.bar = keras.utils.Progbar(target, unit_name="step", stateful_metrics=None)
-      self.bar.update(start)
+    def __init__(self, target, start, enabled, stream=sys.stdout):
+        self.target = target
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.bar = None
+        if self.tty:
+            self.bar = keras.utils.Progbar(target, unit_name="step", stateful_metrics=None)
+            self.bar.update(start)
 
-  def update(self, step, values):
-    if not self.enabled:
-      return
-    if self.bar is not None:
-      self.bar.stateful_metrics = set(values)
-      self.bar.update(step, list(values.items()))
-      return
-    text = "  ".join(f"{k} {_format(v)}" for k, v in values.items())
-    print(f"step {step}/{self.target}  {text}", file=self.stream, flush=True)
+    def update(self, step, values):
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.stateful_metrics = set(values)
+            self.bar.update(step, list(values.items()))
+            return
+        text = "  ".join(f"{k} {_format(v)}" for k, v in values.items())
+        print(f"step {step}/{self.target}  {text}", file=self.stream, flush=True)
+
+    def note(self, step, name, values):
+        """A line of its own, e.g. the results of an evaluation."""
+        if self.enabled:
+            text = "  ".join(f"{k} {_format(v)}" for k, v in values.items())
+            print(
+                f"{'' if not self.tty else chr(10)}{name} at step {step}:  {text}",
+                file=self.stream,
+                flush=True,
+            )
 
 
 def _format(value):
-  return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 class Trainer:
-  """Trains a `Task`; see the module docstring.
-
-  Args:
-    task: the `mp.engine.Task` to train.
-    model_dir: where checkpoints (`ckpt/`) and summaries (`train/`, `eval/`)
-      go. A `model_dir` holding a checkpoint is resumed.
-    train_steps: total number of steps, counted by `global_step`.
-    strategy: a `tf.distribute.Strategy` or its name (`default`, `mirrored`,
-      `multi_worker`); `None` is the default strategy.
-    log_every: steps between progress lines and train summaries; also the
-      number of steps one `tf.function` call runs.
-    checkpoint_every: steps between checkpoints (one is saved at the end too).
-    eval_every: steps between evaluations on `eval_data`; 0 evaluates only
-      at the end.
-    max_to_keep: checkpoints kept in `ckpt/`.
-    jit_compile: compile the step with XLA. Measure first: it sped up an MLP
-      but slowed convolutions on a CPU (benchmarks/RESULTS.md).
-    early_stopping_patience: stop after this many evaluations without
-      improvement of `early_stopping_metric`, then restore the best weights.
-      0 disables early stopping.
-    early_stopping_metric: an eval metric name (`loss`, `top1`, ...).
-    early_stopping_mode: `min` or `max`.
-    progress: show progress; `None` shows it.
-  """
-
-  def __init__(self, task, model_dir, *, train_steps, strategy=None,
-               log_every=100, checkpoint_every=1000, eval_every=0,
-               max_to_keep=3, jit_compile=False, early_stopping_patience=0,
-               early_stopping_metric="loss", early_stopping_mode="min",
-               progress=None):
-    for name, value in (("train_steps", train_steps), ("log_every", log_every),
-                        ("checkpoint_every", checkpoint_every)):
-      if not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-    if eval_every < 0 or early_stopping_patience < 0:
-      raise ValueError(
-          "eval_every and early_stopping_patience must be >= 0. Received: "
-          f"eval_every={eval_every}, early_stopping_patience={early_stopping_patience}")
-    if early_stopping_mode not in ("min", "max"):
-      raise ValueError(
-          f"early_stopping_mode must be 'min' or 'max'. Received: {early_stopping_mode!r}")
-    self.task = task
-    self.model_dir = os.fspath(model_dir)
-    self.train_steps = int(train_steps)
-    if strategy is None or isinstance(strategy, str):
-      strategy = strategy_lib.make_strategy(strategy or "default")
-    self.strategy = strategy
-    self.log_every = int(log_every)
-    self.checkpoint_every = int(checkpoint_every)
-    self.eval_every = int(eval_every)
-    self.jit_compile = jit_compile
-    self.patience = int(early_stopping_patience)
-    self.monitor = early_stopping_metric
-    self.sign = 1.0 if early_stopping_mode == "min" else -1.0
-    self.progress = True if progress is None else progress
-    self.chief = strategy_lib.is_chief(strategy)
-
-    with strategy.scope():
-      self.global_step = tf.Variable(
-          0, dtype=tf.int64, trainable=False, name="global_step",
-          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-      # Early-stopping state lives in the checkpoint, so a resumed run keeps it.
-      self.best_value = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-      self.bad_evals = tf.Variable(0, dtype=tf.int64, trainable=False)
-      self.stopped_early = tf.Variable(False, trainable=False)
-      task.global_step = self.global_step
-      task.build()
-    items = task.checkpoint_items()
-    self.checkpoint = tf.train.Checkpoint(
-        global_step=self.global_step, best_value=self.best_value,
-        bad_evals=self.bad_evals, stopped_early=self.stopped_early, **items)
-    # The best weights: models only, so restoring them keeps the step count.
-    self.best_checkpoint = tf.train.Checkpoint(
-        **{k: v for k, v in items.items() if isinstance(v, keras.Model)})
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, self._dir("ckpt"), max_to_keep=max_to_keep,
-        step_counter=self.global_step)
-    self.best_manager = tf.train.CheckpointManager(
-        self.best_checkpoint, self._dir(os.path.join("ckpt", "best")), max_to_keep=1)
-    self.resumed_from_step = self._restore()
-    self._saved_step = self.resumed_from_step
-    self._train_fn = None
-    self._eval_fn = None
-    self._signal = None
-    # What this process saw, for learning curves: (step, outputs) pairs.
-    self.history = {"train": [], "eval": []}
-
-  # --- bookkeeping -----------------------------------------------------
-
-  def _dir(self, name):
-    """`model_dir/name` on the chief; a throw-away folder on other workers."""
-    if self.chief:
-      return os.path.join(self.model_dir, name)
-    task_id = self.strategy.cluster_resolver.task_id
-    return os.path.join(self.model_dir, f".worker_{task_id}", name)
-
-  def _restore(self):
-    latest = self.manager.latest_checkpoint
-    if latest is None:
-      return None
-    self.checkpoint.restore(latest).assert_existing_objects_matched()
-    return int(self.global_step.numpy())
-
-  def save(self, force=True):
-    """Saves a checkpoint now (`force`) or if the step is a multiple of `checkpoint_every`.
-
-    Returns the checkpoint's path, or `None` when nothing was due.
-    """
-    step = int(self.global_step.numpy())
-    if step == self._saved_step or not (force or step % self.checkpoint_every == 0):
-      return None
-    self._saved_step = step
-    return self.manager.save(checkpoint_number=step)
-
-  # --- the step functions ---------------------------------------------
-
-  def _replica_step(self):
-    step = self.task.train_step
-    return tf.function(step, jit_compile=True) if self.jit_compile else step
-
-  def _reduce(self, outputs):
-    return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for k, v in outputs.items()}
-
-  def _make_train_fn(self):
-    replica_step = self._replica_step()
-
-    def one_step(batch):
-      outputs = self._reduce(self.strategy.run(replica_step, args=(batch,)))
-      self.global_step.assign_add(1)
-      return outputs
-
-    @tf.function
-    def train_steps(iterator, steps):
-      """Runs `steps` updates in graph mode; returns the mean of each output."""
-      totals = one_step(next(iterator))
-      for _ in tf.range(steps - 1):
-        outputs = one_step(next(iterator))
-        totals = {k: totals[k] + outputs[k] for k in totals}
-      return {k: v / tf.cast(steps, v.dtype) for k, v in totals.items()}
-
-    @tf.function(reduce_retracing=True)
-    def python_step(batch):
-      """One update from a batch a Python iterator produced (e.g. RL rollouts)."""
-      return one_step(batch)
-
-    return train_steps, python_step
-
-  def _make_eval_fn(self, element_spec):
-    @tf.function(input_signature=[element_spec])
-    def eval_step(batch):
-      return self._reduce(self.strategy.run(self.task.eval_step, args=(batch,)))
-    return eval_step
-
-  # --- public API -----------------------------------------------------
-
-  def evaluate(self, data):
-    """Means of the task's eval sums over `data` (a finite `tf.data.Dataset`)."""
-    dist = self._distribute(data)
-    if self._eval_fn is None:
-      self._eval_fn = self._make_eval_fn(dist.element_spec)
-    totals = None
-    for batch in dist:
-      outputs = {k: v.numpy() for k, v in self._eval_fn(batch).items()}
-      totals = outputs if totals is None else {k: totals[k] + outputs[k] for k in totals}
-    if not totals or totals.get("count", 0) == 0:
-      raise ValueError("evaluation data is empty")
-    count = totals.pop("count")
-    return {k: float(v / count) for k, v in totals.items()} | {"count": int(count)}
-
-  def fit(self, train_data, eval_data=None):
-    """Trains up to `train_steps`; returns a summary dict.
+    """Trains a `Task`; see the module docstring.
 
     Args:
-      train_data: an infinite (repeated) batched `tf.data.Dataset`; or a
-        function `start_step -> Dataset` so that a resumed run continues on
-        the very batches it would have seen (`mp.data.load(skip_batches=...)`);
-        or any Python iterator of batches (RL: it collects experience with
-        the current policy each time it is asked for a batch).
-      eval_data: a finite batched `tf.data.Dataset` evaluated every
-        `eval_every` steps and at the end, or `None`.
-
-    Returns:
-      A dict with `global_step`, `resumed_from_step`, `stopped_early`,
-      `wall_seconds`, `steps_per_sec`, the last `train` outputs and the final
-      `eval` results (after restoring the best weights under early stopping).
-
-    Raises:
-      TrainingDiverged: the loss became NaN or Inf.
-      Interrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first.
+      task: the `mp.engine.Task` to train.
+      model_dir: where checkpoints (`ckpt/`) and summaries (`train/`, `eval/`)
+        go. A `model_dir` holding a checkpoint is resumed.
+      train_steps: total number of steps, counted by `global_step`.
+      strategy: a `tf.distribute.Strategy` or its name (`default`, `mirrored`,
+        `multi_worker`); `None` is the default strategy.
+      log_every: steps between progress lines and train summaries; also the
+        number of steps one `tf.function` call runs.
+      checkpoint_every: steps between checkpoints (one is saved at the end too).
+      eval_every: steps between evaluations on `eval_data`; 0 evaluates only
+        at the end.
+      max_to_keep: checkpoints kept in `ckpt/`.
+      jit_compile: compile the step with XLA. Measure first: it sped up an MLP
+        but slowed convolutions on a CPU (benchmarks/RESULTS.md).
+      early_stopping_patience: stop after this many evaluations without
+        improvement of `early_stopping_metric`, then restore the best weights.
+        0 disables early stopping.
+      early_stopping_metric: an eval metric name (`loss`, `top1`, ...).
+      early_stopping_mode: `min` or `max`.
+      progress: show progress; `None` shows it.
     """
-    start_time = time.time()
-    start = int(self.global_step.numpy())
-    if callable(train_data) and not isinstance(train_data, tf.data.Dataset):
-      train_data = train_data(start)
-    graph_loop = isinstance(train_data, tf.data.Dataset)
-    iterator = iter(self._distribute(train_data)) if graph_loop else iter(train_data)
-    if self._train_fn is None:
-      self._train_fn = self._make_train_fn()
-    train_steps, python_step = self._train_fn
-    writer = self._writer("train")
-    progress = _Progress(self.train_steps, start, self.progress and self.chief)
-    last = {}
-    eval_results = {}
-    self._install_signal_handlers()
-    try:
-      step = start
-      while step < self.train_steps and not bool(self.stopped_early.numpy()):
-        stop = min(self.train_steps, _next_multiple(step, self.log_every),
-                   _next_multiple(step, self.checkpoint_every),
-                   _next_multiple(step, self.eval_every))
-        tic = time.perf_counter()
-        if graph_loop:
-          outputs = train_steps(iterator, tf.constant(stop - step, tf.int64))
-        else:
-          for _ in range(stop - step):
-            outputs = python_step(next(iterator))
-        outputs = {k: float(v.numpy()) for k, v in outputs.items()}
-        steps_per_sec = (stop - step) / (time.perf_counter() - tic)
+
+    def __init__(
+        self,
+        task,
+        model_dir,
+        *,
+        train_steps,
+        strategy=None,
+        log_every=100,
+        checkpoint_every=1000,
+        eval_every=0,
+        max_to_keep=3,
+        jit_compile=False,
+        early_stopping_patience=0,
+        early_stopping_metric="loss",
+        early_stopping_mode="min",
+        progress=None,
+    ):
+        for name, value in (
+            ("train_steps", train_steps),
+            ("log_every", log_every),
+            ("checkpoint_every", checkpoint_every),
+        ):
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+        if eval_every < 0 or early_stopping_patience < 0:
+            raise ValueError(
+                "eval_every and early_stopping_patience must be >= 0. Received: "
+                f"eval_every={eval_every}, early_stopping_patience={early_stopping_patience}"
+            )
+        if early_stopping_mode not in ("min", "max"):
+            raise ValueError(
+                f"early_stopping_mode must be 'min' or 'max'. Received: {early_stopping_mode!r}"
+            )
+        self.task = task
+        self.model_dir = os.fspath(model_dir)
+        self.train_steps = int(train_steps)
+        if strategy is None or isinstance(strategy, str):
+            strategy = strategy_lib.make_strategy(strategy or "default")
+        self.strategy = strategy
+        self.log_every = int(log_every)
+        self.checkpoint_every = int(checkpoint_every)
+        self.eval_every = int(eval_every)
+        self.jit_compile = jit_compile
+        self.patience = int(early_stopping_patience)
+        self.monitor = early_stopping_metric
+        self.sign = 1.0 if early_stopping_mode == "min" else -1.0
+        self.progress = True if progress is None else progress
+        self.chief = strategy_lib.is_chief(strategy)
+
+        with strategy.scope():
+            self.global_step = tf.Variable(
+                0,
+                dtype=tf.int64,
+                trainable=False,
+                name="global_step",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+            # Early-stopping state lives in the checkpoint, so a resumed run keeps it.
+            self.best_value = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+            self.bad_evals = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.stopped_early = tf.Variable(False, trainable=False)
+            task.global_step = self.global_step
+            task.build()
+        items = task.checkpoint_items()
+        self.checkpoint = tf.train.Checkpoint(
+            global_step=self.global_step,
+            best_value=self.best_value,
+            bad_evals=self.bad_evals,
+            stopped_early=self.stopped_early,
+            **items,
+        )
+        # The best weights: models only, so restoring them keeps the step count.
+        self.best_checkpoint = tf.train.Checkpoint(
+            **{k: v for k, v in items.items() if isinstance(v, keras.Model)}
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint,
+            self._dir("ckpt"),
+            max_to_keep=max_to_keep,
+            step_counter=self.global_step,
+        )
+        self.best_manager = tf.train.CheckpointManager(
+            self.best_checkpoint, self._dir(os.path.join("ckpt", "best")), max_to_keep=1
+        )
+        self.resumed_from_step = self._restore()
+        self._saved_step = self.resumed_from_step
+        self._train_fn = None
+        self._eval_fn = None
+        self._signal = None
+        # What this process saw, for learning curves: (step, outputs) pairs.
+        self.history = {"train": [], "eval": []}
+
+    # --- bookkeeping -----------------------------------------------------
+
+    def _dir(self, name):
+        """`model_dir/name` on the chief; a throw-away folder on other workers."""
+        if self.chief:
+            return os.path.join(self.model_dir, name)
+        task_id = self.strategy.cluster_resolver.task_id
+        return os.path.join(self.model_dir, f".worker_{task_id}", name)
+
+    def _restore(self):
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return None
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:
+            reason = str(e).strip().splitlines()[0][:200]
+            raise ValueError(
+                f"the checkpoint {latest} does not fit this model ({reason}); were the flags "
+                "changed? Train in a new --model_dir or delete this one."
+            ) from e
+        return int(self.global_step.numpy())
+
+    def save(self, force=True):
+        """Saves a checkpoint now (`force`) or if the step is a multiple of `checkpoint_every`.
+
+        Returns the checkpoint's path, or `None` when nothing was due.
+        """
         step = int(self.global_step.numpy())
-        self._check_finite(outputs, step)
-        last = outputs
-        self.history["train"].append((step, outputs))
-        with writer.as_default(step=step):
-          for tag, value in outputs.items():
-            tf.summary.scalar(tag, value)
-          tf.summary.scalar("charts/steps_per_sec", steps_per_sec)
-        progress.update(step, {_short(k): v for k, v in outputs.items()
-                               if not k.startswith("charts/")} | {"steps/s": steps_per_sec})
-        if eval_data is not None and self.eval_every and step % self.eval_every == 0:
-          eval_results = self._evaluate_and_track(eval_data, step)
-          self.history["eval"].append((step, eval_results))
-        self.save(force=self._signal is not None)
-        if self._signal is not None:
-          raise Interrupted(self._signal, step, self.manager.latest_checkpoint)
-      self.save(force=True)
-    finally:
-      self._restore_signal_handlers()
-      writer.flush()
-    if self.patience and self.best_manager.latest_checkpoint:
-      self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
-    if eval_data is not None:
-      eval_results = self.evaluate(eval_data)
-      with self._writer("eval").as_default(step=int(self.global_step.numpy())):
-        for key, value in eval_results.items():
-          tf.summary.scalar(_tag(key), value)
-    wall = time.time() - start_time
-    return {
-        "global_step": int(self.global_step.numpy()),
-        "resumed_from_step": self.resumed_from_step,
-        "stopped_early": bool(self.stopped_early.numpy()),
-        "wall_seconds": wall,
-        "train": last,
-        "eval": eval_results,
-    }
+        if step == self._saved_step or not (force or step % self.checkpoint_every == 0):
+            return None
+        self._saved_step = step
+        return self.manager.save(checkpoint_number=step)
 
-  # --- helpers ----------------------------------------------------------
+    # --- the step functions ---------------------------------------------
 
-  def _distribute(self, data):
-    if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-      options = tf.data.Options()
-      options.experimental_distribute.auto_shard_policy = (
-          tf.data.experimental.AutoShardPolicy.DATA)
-      data = data.with_options(options)
-    if self.strategy.num_replicas_in_sync == 1 and not tf.distribute.has_strategy():
-      return data
-    return self.strategy.experimental_distribute_dataset(data)
+    def _replica_step(self):
+        step = self.task.train_step
+        return tf.function(step, jit_compile=True) if self.jit_compile else step
 
-  def _writer(self, name):
-    if not self.chief:
-      return tf.summary.create_noop_writer()
-    return tf.summary.create_file_writer(os.path.join(self.model_dir, name))
+    def _reduce(self, outputs):
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in outputs.items()
+        }
 
-  def _check_finite(self, outputs, step):
-    bad = {k: v for k, v in outputs.items() if k.startswith("loss") and not math.isfinite(v)}
-    if bad:
-      key, value = next(iter(bad.items()))
-      kept = self.manager.latest_checkpoint or "none (no checkpoint was saved yet)"
-      raise TrainingDiverged(
-          f"{key} became {value} by step {step}; stopped without saving. Last good "
-          f"checkpoint: {kept}. Lower --learning_rate or set --clip_norm.")
+    def _make_train_fn(self):
+        replica_step = self._replica_step()
 
-  def _evaluate_and_track(self, eval_data, step):
-    results = self.evaluate(eval_data)
-    with self._writer("eval").as_default(step=step):
-      for key, value in results.items():
-        tf.summary.scalar(_tag(key), value)
-    if self.patience:
-      if self.monitor not in results:
-        raise ValueError(
-            f"early_stopping_metric {self.monitor!r} is not an eval metric. "
-            f"Available: {', '.join(sorted(results))}")
-      value = self.sign * results[self.monitor]
-      if value < float(self.best_value.numpy()):
-        self.best_value.assign(value)
-        self.bad_evals.assign(0)
-        self.best_manager.save(checkpoint_number=step)
-      else:
-        self.bad_evals.assign_add(1)
-        if int(self.bad_evals.numpy()) >= self.patience:
-          self.stopped_early.assign(True)
-    return results
+        def one_step(batch):
+            outputs = self._reduce(self.strategy.run(replica_step, args=(batch,)))
+            self.global_step.assign_add(1)
+            return outputs
 
-  def _install_signal_handlers(self):
-    self._signal = None
-    self._previous = {}
-    if threading.current_thread() is not threading.main_thread():
-      return
+        @tf.function
+        def train_steps(iterator, steps):
+            """Runs `steps` updates in graph mode; returns the mean of each output."""
+            totals = one_step(next(iterator))
+            for _ in tf.range(steps - 1):
+                outputs = one_step(next(iterator))
+                totals = {k: totals[k] + outputs[k] for k in totals}
+            return {k: v / tf.cast(steps, v.dtype) for k, v in totals.items()}
 
-    def handler(signum, frame):
-      del frame
-      self._signal = signum
+        @tf.function(reduce_retracing=True)
+        def python_step(batch):
+            """One update from a batch a Python iterator produced (e.g. RL rollouts)."""
+            return one_step(batch)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-      self._previous[signum] = signal.signal(signum, handler)
+        return train_steps, python_step
 
-  def _restore_signal_handlers(self):
-    for signum, previous in self._previous.items():
-      signal.signal(signum, previous)
-    self._previous = {}
-    if not self.chief:
-      shutil.rmtree(os.path.join(self.model_dir, f".worker_{self.strategy.cluster_resolver.task_id}"),
-                    ignore_errors=True)
+    def _make_eval_fn(self, element_spec):
+        @tf.function(input_signature=[element_spec])
+        def eval_step(batch):
+            return self._reduce(self.strategy.run(self.task.eval_step, args=(batch,)))
+
+        return eval_step
+
+    # --- public API -----------------------------------------------------
+
+    def evaluate(self, data):
+        """Means of the task's eval sums over `data` (a finite `tf.data.Dataset`)."""
+        dist = self._distribute(data)
+        if self._eval_fn is None:
+            self._eval_fn = self._make_eval_fn(dist.element_spec)
+        totals = None
+        for batch in dist:
+            outputs = {k: v.numpy() for k, v in self._eval_fn(batch).items()}
+            totals = outputs if totals is None else {k: totals[k] + outputs[k] for k in totals}
+        if not totals or totals.get("count", 0) == 0:
+            raise ValueError("evaluation data is empty")
+        count = totals.pop("count")
+        return {k: float(v / count) for k, v in totals.items()} | {"count": int(count)}
+
+    def fit(self, train_data, eval_data=None):
+        """Trains up to `train_steps`; returns a summary dict.
+
+        Args:
+          train_data: an infinite (repeated) batched `tf.data.Dataset`; or a
+            function `start_step -> Dataset` so that a resumed run continues on
+            the very batches it would have seen (`mp.data.load(skip_batches=...)`);
+            or any Python iterator of batches (RL: it collects experience with
+            the current policy each time it is asked for a batch).
+          eval_data: a finite batched `tf.data.Dataset` evaluated every
+            `eval_every` steps and at the end, or `None`.
+
+        Returns:
+          A dict with `global_step`, `resumed_from_step`, `stopped_early`,
+          `wall_seconds`, `steps_per_sec`, the last `train` outputs and the final
+          `eval` results (after restoring the best weights under early stopping).
+
+        Raises:
+          TrainingDiverged: the loss became NaN or Inf.
+          Interrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first.
+        """
+        start_time = time.time()
+        start = int(self.global_step.numpy())
+        if callable(train_data) and not isinstance(train_data, tf.data.Dataset):
+            train_data = train_data(start)
+        graph_loop = isinstance(train_data, tf.data.Dataset)
+        iterator = iter(self._distribute(train_data)) if graph_loop else iter(train_data)
+        if self._train_fn is None:
+            self._train_fn = self._make_train_fn()
+        train_steps, python_step = self._train_fn
+        writer = self._writer("train")
+        progress = _Progress(self.train_steps, start, self.progress and self.chief)
+        last = {}
+        eval_results = {}
+        self._install_signal_handlers()
+        try:
+            step = start
+            while step < self.train_steps and not bool(self.stopped_early.numpy()):
+                stop = min(
+                    self.train_steps,
+                    _next_multiple(step, self.log_every),
+                    _next_multiple(step, self.checkpoint_every),
+                    _next_multiple(step, self.eval_every),
+                )
+                tic = time.perf_counter()
+                if graph_loop:
+                    outputs = train_steps(iterator, tf.constant(stop - step, tf.int64))
+                else:
+                    for _ in range(stop - step):
+                        outputs = python_step(next(iterator))
+                outputs = {k: float(v.numpy()) for k, v in outputs.items()}
+                steps_per_sec = (stop - step) / (time.perf_counter() - tic)
+                step = int(self.global_step.numpy())
+                self._check_finite(outputs, step)
+                last = outputs
+                self.history["train"].append((step, outputs))
+                with writer.as_default(step=step):
+                    for tag, value in outputs.items():
+                        tf.summary.scalar(tag, value)
+                    tf.summary.scalar("charts/steps_per_sec", steps_per_sec)
+                progress.update(
+                    step,
+                    {_short(k): v for k, v in outputs.items() if not k.startswith("charts/")}
+                    | {"steps/s": steps_per_sec},
+                )
+                if eval_data is not None and self.eval_every and step % self.eval_every == 0:
+                    eval_results = self._evaluate_and_track(eval_data, step)
+                    self.history["eval"].append((step, eval_results))
+                    progress.note(step, "eval", eval_results)
+                self.save(force=self._signal is not None)
+                if self._signal is not None:
+                    raise Interrupted(self._signal, step, self.manager.latest_checkpoint)
+            self.save(force=True)
+        finally:
+            self._restore_signal_handlers()
+            writer.flush()
+        if self.patience and self.best_manager.latest_checkpoint:
+            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+        if eval_data is not None:
+            eval_results = self.evaluate(eval_data)
+            with self._writer("eval").as_default(step=int(self.global_step.numpy())):
+                for key, value in eval_results.items():
+                    tf.summary.scalar(_tag(key), value)
+        wall = time.time() - start_time
+        return {
+            "global_step": int(self.global_step.numpy()),
+            "resumed_from_step": self.resumed_from_step,
+            "stopped_early": bool(self.stopped_early.numpy()),
+            "wall_seconds": wall,
+            "train": last,
+            "eval": eval_results,
+        }
+
+    # --- helpers ----------------------------------------------------------
+
+    def _distribute(self, data):
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.DATA
+            )
+            data = data.with_options(options)
+        if self.strategy.num_replicas_in_sync == 1 and not tf.distribute.has_strategy():
+            return data
+        return self.strategy.experimental_distribute_dataset(data)
+
+    def _writer(self, name):
+        if not self.chief:
+            return tf.summary.create_noop_writer()
+        return tf.summary.create_file_writer(os.path.join(self.model_dir, name))
+
+    def _check_finite(self, outputs, step):
+        bad = {k: v for k, v in outputs.items() if k.startswith("loss") and not math.isfinite(v)}
+        if bad:
+            key, value = next(iter(bad.items()))
+            kept = self.manager.latest_checkpoint or "none (no checkpoint was saved yet)"
+            raise TrainingDiverged(
+                f"{key} became {value} by step {step}; stopped without saving. Last good "
+                f"checkpoint: {kept}. Lower --learning_rate or set --clip_norm."
+            )
+
+    def _evaluate_and_track(self, eval_data, step):
+        results = self.evaluate(eval_data)
+        with self._writer("eval").as_default(step=step):
+            for key, value in results.items():
+                tf.summary.scalar(_tag(key), value)
+        if self.patience:
+            if self.monitor not in results:
+                raise ValueError(
+                    f"early_stopping_metric {self.monitor!r} is not an eval metric. "
+                    f"Available: {', '.join(sorted(results))}"
+                )
+            value = self.sign * results[self.monitor]
+            if value < float(self.best_value.numpy()):
+                self.best_value.assign(value)
+                self.bad_evals.assign(0)
+                self.best_manager.save(checkpoint_number=step)
+            else:
+                self.bad_evals.assign_add(1)
+                if int(self.bad_evals.numpy()) >= self.patience:
+                    self.stopped_early.assign(True)
+        return results
+
+    def _install_signal_handlers(self):
+        self._signal = None
+        self._previous = {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum, frame):
+            del frame
+            self._signal = signum
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, handler)
+
+    def _restore_signal_handlers(self):
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+        if not self.chief:
+            shutil.rmtree(
+                os.path.join(self.model_dir, f".worker_{self.strategy.cluster_resolver.task_id}"),
+                ignore_errors=True,
+            )
 
 
 def _short(key):
-  """`loss/total` -> `loss`, `metrics/top1` -> `top1` for the progress bar."""
-  head, _, tail = key.partition("/")
-  return head if tail == "total" else (tail or head)
+    """`loss/total` -> `loss`, `metrics/top1` -> `top1` for the progress bar."""
+    head, _, tail = key.partition("/")
+    return head if tail == "total" else (tail or head)
 
 
 def _tag(key):
-  return key if "/" in key else ("loss/total" if key == "loss" else f"metrics/{key}")
+    return key if "/" in key else ("loss/total" if key == "loss" else f"metrics/{key}")

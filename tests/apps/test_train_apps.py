@@ -18,154 +18,253 @@ import pytest
 from apps import train_cnn, train_mlp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARTIFACTS = ("flags.cfg", "ckpt", "train", "eval", "model.keras", "confusion_matrix.png",
-             "learning_curves.png", "metrics.json")
+ARTIFACTS = (
+    "flags.cfg",
+    "ckpt",
+    "train",
+    "eval",
+    "model.keras",
+    "confusion_matrix.png",
+    "learning_curves.png",
+    "metrics.json",
+)
 
 
 def _app(name, *args, timeout=300):
-  return subprocess.run([sys.executable, "-m", f"apps.{name}", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", f"apps.{name}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _write_idx(path, array, gz=False):
-  """idx format: 0, 0, dtype code 0x08 (uint8), ndim, then big-endian dims, then data."""
-  header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-  opener = gzip.open if gz else open
-  with opener(path, "wb") as f:
-    f.write(header + array.astype(np.uint8).tobytes())
+    """idx format: 0, 0, dtype code 0x08 (uint8), ndim, then big-endian dims, then data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
 
 
 @pytest.fixture
 def tiny_mnist(tmp_path):
-  """A 28x28 idx dataset whose class is the row of a bright bar: easy, but real files."""
-  rng = np.random.default_rng(0)
-  root = tmp_path / "mnist_files"
-  root.mkdir()
-  for split, n in (("train", 600), ("t10k", 200)):
-    labels = rng.integers(0, 10, size=n)
-    images = rng.integers(0, 60, size=(n, 28, 28))
-    for i, label in enumerate(labels):
-      images[i, 2 + 2 * label:4 + 2 * label, 4:24] = 255
-    _write_idx(root / f"{split}-images-idx3-ubyte.gz", images, gz=True)
-    _write_idx(root / f"{split}-labels-idx1-ubyte", labels)
-  return root
+    """A 28x28 idx dataset whose class is the row of a bright bar: easy, but real files."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mnist_files"
+    root.mkdir()
+    for split, n in (("train", 600), ("t10k", 200)):
+        labels = rng.integers(0, 10, size=n)
+        images = rng.integers(0, 60, size=(n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        _write_idx(root / f"{split}-images-idx3-ubyte.gz", images, gz=True)
+        _write_idx(root / f"{split}-labels-idx1-ubyte", labels)
+    return root
 
 
 def _check_artifacts(model_dir, metrics):
-  for name in ARTIFACTS:
-    assert os.path.exists(os.path.join(model_dir, name)), name
-  with open(os.path.join(model_dir, "metrics.json")) as f:
-    assert json.load(f) == json.loads(json.dumps(metrics))
-  for key in ("global_step", "wall_seconds", "test_accuracy", "test_top5"):
-    assert key in metrics
+    for name in ARTIFACTS:
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(metrics))
+    for key in ("global_step", "wall_seconds", "test_accuracy", "test_top5"):
+        assert key in metrics
 
 
 def test_run_cnn_in_process_on_idx_files(tmp_path, tiny_mnist):
-  model_dir = str(tmp_path / "run")
-  metrics = train_cnn.run(model_dir, dataset="mnist", data_dir=str(tiny_mnist),
-                          dense_units=32, batch_size=32, train_steps=60, log_every=20,
-                          eval_every=30, progress=False)
-  _check_artifacts(model_dir, metrics)
-  assert metrics["global_step"] == 60 and metrics["test_examples"] == 200
-  assert metrics["test_accuracy"] > 0.5  # chance is 0.1
-  # The saved model reloads and predicts as the metrics say.
-  model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
-  assert model.output_shape == (None, 10)
+    model_dir = str(tmp_path / "run")
+    metrics = train_cnn.run(
+        model_dir,
+        dataset="mnist",
+        data_dir=str(tiny_mnist),
+        dense_units=32,
+        batch_size=32,
+        train_steps=60,
+        log_every=20,
+        eval_every=30,
+        progress=False,
+    )
+    _check_artifacts(model_dir, metrics)
+    assert metrics["global_step"] == 60 and metrics["test_examples"] == 200
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1
+    # The saved model reloads and predicts as the metrics say.
+    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
+    assert model.output_shape == (None, 10)
 
 
 def test_run_mlp_in_process_and_flags_cfg_replays(tmp_path):
-  model_dir = str(tmp_path / "mlp")
-  metrics = train_mlp.run(model_dir, hidden_units=["64"], train_steps=80, batch_size=32,
-                          log_every=40, eval_every=40, progress=False)
-  _check_artifacts(model_dir, metrics)
-  assert metrics["test_accuracy"] > 0.8 and metrics["num_parameters"] == 64 * 64 + 64 + 650
-  # Replaying flags.cfg resumes the finished run: same step, no training.
-  out = _app("train_mlp", f"--flagfile={model_dir}/flags.cfg")
-  assert out.returncode == 0, out.stderr
-  with open(os.path.join(model_dir, "metrics.json")) as f:
-    replay = json.load(f)
-  assert replay["resumed_from_step"] == 80 and replay["global_step"] == 80
-  assert replay["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    model_dir = str(tmp_path / "mlp")
+    metrics = train_mlp.run(
+        model_dir,
+        hidden_units=["64"],
+        train_steps=80,
+        batch_size=32,
+        log_every=40,
+        eval_every=40,
+        progress=False,
+    )
+    _check_artifacts(model_dir, metrics)
+    assert metrics["test_accuracy"] > 0.8 and metrics["num_parameters"] == 64 * 64 + 64 + 650
+    # Replaying flags.cfg resumes the finished run: same step, no training.
+    out = _app("train_mlp", f"--flagfile={model_dir}/flags.cfg")
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        replay = json.load(f)
+    assert replay["resumed_from_step"] == 80 and replay["global_step"] == 80
+    assert replay["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_resume_with_other_model_is_a_clear_error(tmp_path):
+    train_mlp.run(str(tmp_path), hidden_units=["16"], train_steps=10, log_every=10, progress=False)
+    before = (tmp_path / "flags.cfg").read_text()
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train_mlp.run(str(tmp_path), hidden_units=["32"], train_steps=20, progress=False)
+    assert (tmp_path / "flags.cfg").read_text() == before  # nothing rewritten
 
 
 def test_early_stopping_watches_validation_not_test(tmp_path):
-  with pytest.raises(ValueError, match="never test"):
-    train_mlp.run(str(tmp_path / "a"), early_stopping_patience=2, eval_every=10)
-  assert not (tmp_path / "a").exists()
-  # A learning rate far too high: validation loss stops improving at once.
-  metrics = train_mlp.run(str(tmp_path / "b"), hidden_units=["64"], batch_size=32,
-                          train_steps=400, learning_rate=0.5, optimizer="sgd", log_every=10,
-                          eval_every=10, validation_fraction=0.2, early_stopping_patience=2,
-                          progress=False)
-  assert metrics["stopped_early"] and metrics["global_step"] < 400
-  assert metrics["validation_loss"] is not None and metrics["test_examples"] == 450
+    with pytest.raises(ValueError, match="never test"):
+        train_mlp.run(str(tmp_path / "a"), early_stopping_patience=2, eval_every=10)
+    assert not (tmp_path / "a").exists()
+    # A learning rate far too high: validation loss stops improving at once.
+    metrics = train_mlp.run(
+        str(tmp_path / "b"),
+        hidden_units=["64"],
+        batch_size=32,
+        train_steps=400,
+        learning_rate=0.5,
+        optimizer="sgd",
+        log_every=10,
+        eval_every=10,
+        validation_fraction=0.2,
+        early_stopping_patience=2,
+        progress=False,
+    )
+    assert metrics["stopped_early"] and metrics["global_step"] < 400
+    assert metrics["validation_loss"] is not None and metrics["test_examples"] == 450
+
+
+def test_divergence_stops_without_metrics(tmp_path):
+    from mp.engine import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="became (nan|inf)"):
+        train_mlp.run(
+            str(tmp_path),
+            hidden_units=["64"],
+            train_steps=200,
+            optimizer="sgd",
+            learning_rate=1e12,
+            log_every=10,
+            checkpoint_every=10,
+            progress=False,
+        )
+    assert not (tmp_path / "metrics.json").exists()
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_deterministic_runs_are_identical():
+    script = (
+        "import json, tempfile\n"
+        "from apps import train_mlp\n"
+        "runs = [train_mlp.run(tempfile.mkdtemp(), hidden_units=['32'], dropout=0.2, augment=True,"
+        " train_steps=30, log_every=10, deterministic=True, seed=5, progress=False)"
+        " for _ in range(2)]\n"
+        "print(json.dumps([[r['test_loss'], r['train_loss']] for r in runs]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    first, second = json.loads(out.stdout.strip().splitlines()[-1])
+    assert first == second  # bit for bit: same seed, same data order, same dropout masks
 
 
 @pytest.mark.parametrize("app", ["train_cnn", "train_mlp"])
 def test_smoke_flagfile_subprocess(tmp_path, app):
-  model_dir = tmp_path / app
-  out = _app(app, f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}")
-  assert out.returncode == 0, out.stderr
-  assert "test accuracy" in out.stdout and str(model_dir) in out.stdout
-  assert "step 40/40" in out.stdout  # plain progress lines when not a TTY
-  metrics = json.loads((model_dir / "metrics.json").read_text())
-  _check_artifacts(str(model_dir), metrics)
-  # Quiet: no TensorFlow/absl log lines on stderr.
-  assert out.stderr.strip() == "", out.stderr
+    model_dir = tmp_path / app
+    out = _app(app, f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}")
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout and str(model_dir) in out.stdout
+    assert "step 40/40" in out.stdout  # plain progress lines when not a TTY
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    _check_artifacts(str(model_dir), metrics)
+    # Quiet: no TensorFlow/absl log lines on stderr.
+    assert out.stderr.strip() == "", out.stderr
 
 
 def _truncate(path, keep):
-  data = path.read_bytes()
-  path.write_bytes(data[:keep])
+    data = path.read_bytes()
+    path.write_bytes(data[:keep])
 
 
-@pytest.mark.parametrize("case", ["unknown_dataset", "missing_data_dir", "negative_batch",
-                                  "truncated_idx", "unknown_model"])
+@pytest.mark.parametrize(
+    "case",
+    ["unknown_dataset", "missing_data_dir", "negative_batch", "truncated_idx", "unknown_model"],
+)
 def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
-  model_dir = tmp_path / "out"
-  args = {
-      "unknown_dataset": ["--dataset=cifar11"],
-      "missing_data_dir": ["--dataset=fashion_mnist", f"--data_dir={tmp_path}/nowhere"],
-      "negative_batch": ["--batch_size=-3"],
-      "truncated_idx": ["--dataset=mnist", f"--data_dir={tiny_mnist}"],
-      "unknown_model": ["--model=alexnet"],
-  }[case]
-  if case == "truncated_idx":
-    _truncate(tiny_mnist / "train-labels-idx1-ubyte", 300)
-  out = _app("train_cnn", *args, f"--model_dir={model_dir}", "--train_steps=5")
-  assert out.returncode == 2, out
-  lines = out.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-  expected = {"unknown_dataset": "cifar11", "missing_data_dir": "nowhere",
-              "negative_batch": "batch_size", "truncated_idx": "train-labels-idx1-ubyte",
-              "unknown_model": "alexnet"}[case]
-  assert expected in lines[0]
-  assert not model_dir.exists()
+    model_dir = tmp_path / "out"
+    args = {
+        "unknown_dataset": ["--dataset=cifar11"],
+        "missing_data_dir": ["--dataset=fashion_mnist", f"--data_dir={tmp_path}/nowhere"],
+        "negative_batch": ["--batch_size=-3"],
+        "truncated_idx": ["--dataset=mnist", f"--data_dir={tiny_mnist}"],
+        "unknown_model": ["--model=alexnet"],
+    }[case]
+    if case == "truncated_idx":
+        _truncate(tiny_mnist / "train-labels-idx1-ubyte", 300)
+    out = _app("train_cnn", *args, f"--model_dir={model_dir}", "--train_steps=5")
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    expected = {
+        "unknown_dataset": "cifar11",
+        "missing_data_dir": "nowhere",
+        "negative_batch": "batch_size",
+        "truncated_idx": "train-labels-idx1-ubyte",
+        "unknown_model": "alexnet",
+    }[case]
+    assert expected in lines[0]
+    assert not model_dir.exists()
 
 
 def test_sigterm_then_rerun_resumes(tmp_path):
-  model_dir = tmp_path / "run"
-  command = [sys.executable, "-m", "apps.train_cnn", "--flagfile=flags/cnn_digits.cfg",
-             f"--model_dir={model_dir}", "--train_steps=400", "--log_every=10",
-             "--eval_every=0", "--dense_units=128"]
-  proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
-  for line in proc.stdout:
-    if line.startswith("step 100/"):
-      proc.send_signal(signal.SIGTERM)
-      break
-  _, stderr = proc.communicate(timeout=120)
-  assert proc.returncode == 128 + signal.SIGTERM, stderr
-  assert stderr.startswith("interrupted: SIGTERM at step ")
-  stopped_at = int(stderr.split("at step ")[1].split(";")[0])
-  assert 100 <= stopped_at < 400
-  assert not (model_dir / "metrics.json").exists()
-  assert (model_dir / "ckpt" / f"ckpt-{stopped_at}.index").exists()
+    model_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "apps.train_cnn",
+        "--flagfile=flags/cnn_digits.cfg",
+        f"--model_dir={model_dir}",
+        "--train_steps=400",
+        "--log_every=10",
+        "--eval_every=0",
+        "--dense_units=128",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for line in proc.stdout:
+        if line.startswith("step 100/"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.startswith("interrupted: SIGTERM at step ")
+    stopped_at = int(stderr.split("at step ")[1].split(";")[0])
+    assert 100 <= stopped_at < 400
+    assert not (model_dir / "metrics.json").exists()
+    assert (model_dir / "ckpt" / f"ckpt-{stopped_at}.index").exists()
 
-  out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr
-  assert f"resuming from global_step {stopped_at}" in out.stdout
-  metrics = json.loads((model_dir / "metrics.json").read_text())
-  assert metrics["resumed_from_step"] == stopped_at
-  assert metrics["global_step"] == 400
-  assert metrics["test_accuracy"] > 0.95
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"resuming from global_step {stopped_at}" in out.stdout
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == stopped_at
+    assert metrics["global_step"] == 400
+    assert metrics["test_accuracy"] > 0.95

@@ -36,7 +36,9 @@ def gradient_descent(model, x, y, loss_fn, steps, learning_rate):
     def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(loss_fn(y, model(x))) + tf.add_n([0.0, *model.losses])
-        for variable, grad in zip(model.trainable_variables, tape.gradient(loss, model.trainable_variables)):
+        for variable, grad in zip(
+            model.trainable_variables, tape.gradient(loss, model.trainable_variables)
+        ):
             variable.assign_sub(learning_rate * grad)
 
     for _ in range(steps):
@@ -46,11 +48,15 @@ def gradient_descent(model, x, y, loss_fn, steps, learning_rate):
 
 def train_binary(model, x, y, steps=300, learning_rate=1.0):
     labels = y.astype(np.float32)[:, None]  # the model outputs [batch, 1]
-    return gradient_descent(model, x, labels, binary_cross_entropy_with_logits, steps, learning_rate)
+    return gradient_descent(
+        model, x, labels, binary_cross_entropy_with_logits, steps, learning_rate
+    )
 
 
 def train_multinomial(model, x, y, steps=300, learning_rate=1.0):
-    return gradient_descent(model, x, y, sparse_categorical_cross_entropy_with_logits, steps, learning_rate)
+    return gradient_descent(
+        model, x, y, sparse_categorical_cross_entropy_with_logits, steps, learning_rate
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +121,9 @@ def test_model_outputs_affine_logits(num_classes, outputs):
 
 def test_model_config_round_trip_and_save(tmp_path):
     model = logistic_regression((64,), num_classes=10, l2=0.01)
-    model.get_layer("logits").set_weights([np.ones((64, 10), np.float32), np.arange(10, dtype=np.float32)])
+    model.get_layer("logits").set_weights(
+        [np.ones((64, 10), np.float32), np.arange(10, dtype=np.float32)]
+    )
     x = np.random.default_rng(0).uniform(size=(3, 64)).astype(np.float32)
     clone = keras.Model.from_config(model.get_config())
     clone.set_weights(model.get_weights())
@@ -127,18 +135,25 @@ def test_model_config_round_trip_and_save(tmp_path):
 
 def test_l2_penalty():
     model = logistic_regression((4,), num_classes=3, l2=0.5)
-    model.get_layer("logits").set_weights([np.full((4, 3), 2.0, np.float32), np.ones(3, np.float32)])
+    model.get_layer("logits").set_weights(
+        [np.full((4, 3), 2.0, np.float32), np.ones(3, np.float32)]
+    )
     # 0.5 * sum(W ** 2) = 0.5 * 12 * 2 ** 2 = 24; the bias is not penalised.
     np.testing.assert_allclose(tf.add_n(model.losses), 24.0)
     assert not logistic_regression((4,), num_classes=3).losses
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="num_classes must be an integer >= 2. Received: num_classes=1"):
+    with pytest.raises(
+        ValueError, match="num_classes must be an integer >= 2. Received: num_classes=1"
+    ):
         logistic_regression((4,), num_classes=1)
     with pytest.raises(ValueError, match="l2 must be >= 0. Received: l2=-1"):
         logistic_regression((4,), l2=-1)
-    with pytest.raises(ValueError, match=r"input_shape must be a tuple of positive integers. Received: input_shape=\(0,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input_shape must be a tuple of positive integers. Received: input_shape=\(0,\)",
+    ):
         logistic_regression((0,))
 
 
@@ -147,7 +162,9 @@ def test_bad_arguments():
 
 def test_binary_on_2d_problem_matches_sklearn():
     # Two overlapping Gaussian blobs: near-separable.
-    x, y = make_blobs(n_samples=400, centers=[[-1.0, -1.0], [1.0, 1.0]], cluster_std=0.9, random_state=0)
+    x, y = make_blobs(
+        n_samples=400, centers=[[-1.0, -1.0], [1.0, 1.0]], cluster_std=0.9, random_state=0
+    )
     x = x.astype(np.float32)
     model = train_binary(logistic_regression((2,)), x, y)
     accuracy = np.mean((model(x).numpy()[:, 0] > 0) == y)
@@ -166,7 +183,9 @@ def test_binary_digits_zero_vs_rest_matches_sklearn(digits):
 
 def test_multinomial_digits_matches_sklearn(digits):
     x_train, x_test, y_train, y_test = digits
-    model = train_multinomial(logistic_regression((64,), num_classes=10), x_train, y_train, steps=400)
+    model = train_multinomial(
+        logistic_regression((64,), num_classes=10), x_train, y_train, steps=400
+    )
     accuracy = np.mean(np.argmax(model(x_test), axis=1) == y_test)
     reference = sklearn_fit(x_train, y_train, max_iter=1000).score(x_test, y_test)
     assert accuracy > 0.9

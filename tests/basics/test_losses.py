@@ -85,7 +85,10 @@ def test_sparse_categorical_cross_entropy_extra_axes():
     labels = RNG.integers(0, NUM_CLASSES, size=(4, 5))
     reference = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     np.testing.assert_allclose(
-        sparse_categorical_cross_entropy_with_logits(labels, logits), reference, rtol=1e-5, atol=1e-6
+        sparse_categorical_cross_entropy_with_logits(labels, logits),
+        reference,
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -128,8 +131,12 @@ def test_bad_arguments():
         hinge([1.0], [0.5], reduction="avg")
     with pytest.raises(ValueError, match=r"epsilon must be in \[0, 0.5\). Received: epsilon=0.5"):
         binary_cross_entropy([1.0], [0.5], epsilon=0.5)
-    with pytest.raises(ValueError, match="labels must have the shape of logits without the class axis"):
-        sparse_categorical_cross_entropy_with_logits(np.zeros((4, 1), np.int32), random_logits(4, 3))
+    with pytest.raises(
+        ValueError, match="labels must have the shape of logits without the class axis"
+    ):
+        sparse_categorical_cross_entropy_with_logits(
+            np.zeros((4, 1), np.int32), random_logits(4, 3)
+        )
 
 
 # ----------------------------------------------------- stability at +-1000
@@ -163,7 +170,9 @@ def test_categorical_cross_entropy_stable_at_large_logits():
         sparse_categorical_cross_entropy_with_logits(labels, logits), expected, atol=1e-6
     )
     one_hot = np.eye(3, dtype=np.float32)
-    np.testing.assert_allclose(categorical_cross_entropy_with_logits(one_hot, logits), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        categorical_cross_entropy_with_logits(one_hot, logits), expected, atol=1e-6
+    )
 
     # Naive softmax exp(z) / sum(exp(z)): exp(1000) = inf, inf / inf = nan.
     naive_p = tf.exp(logits) / tf.reduce_sum(tf.exp(logits), axis=-1, keepdims=True)

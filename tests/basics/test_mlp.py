@@ -73,11 +73,20 @@ def test_eager_equals_tf_function_and_config_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"hidden_units": (32, -1)}, r"hidden_units must be positive integers. Received: hidden_units=\(32, -1\)"),
+        (
+            {"hidden_units": (32, -1)},
+            r"hidden_units must be positive integers. Received: hidden_units=\(32, -1\)",
+        ),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\). Received: dropout=1.0"),
         ({"dropout": -0.1}, r"dropout must be in \[0, 1\). Received: dropout=-0.1"),
-        ({"num_classes": 0}, "num_classes must be a positive integer or None. Received: num_classes=0"),
-        ({"input_shape": (8, 0)}, r"input_shape must be a tuple of positive integers. Received: input_shape=\(8, 0\)"),
+        (
+            {"num_classes": 0},
+            "num_classes must be a positive integer or None. Received: num_classes=0",
+        ),
+        (
+            {"input_shape": (8, 0)},
+            r"input_shape must be a tuple of positive integers. Received: input_shape=\(8, 0\)",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -136,7 +136,9 @@ def test_same_seed_same_result_and_no_shuffle_is_order_dependent():
 
 def test_bad_labels():
     x = np.zeros((3, 2))
-    with pytest.raises(ValueError, match=r"labels must be in \{-1, \+1\} or \{0, 1\}. Received: \{0, 2\}"):
+    with pytest.raises(
+        ValueError, match=r"labels must be in \{-1, \+1\} or \{0, 1\}. Received: \{0, 2\}"
+    ):
         Perceptron().fit(x, [0, 2, 2])
     with pytest.raises(ValueError, match=r"Received: \{-1, 0, 1\}"):
         Perceptron().fit(x, [-1, 0, 1])
@@ -147,7 +149,9 @@ def test_bad_shapes_and_arguments():
         Perceptron().fit(np.zeros(3), [1, 1, -1])
     with pytest.raises(ValueError, match=r"y must have shape .*Received: y.shape=\(2,\)"):
         Perceptron().fit(np.zeros((3, 2)), [1, -1])
-    with pytest.raises(ValueError, match="max_epochs must be a positive integer. Received: max_epochs=0"):
+    with pytest.raises(
+        ValueError, match="max_epochs must be a positive integer. Received: max_epochs=0"
+    ):
         Perceptron(max_epochs=0)
     model = Perceptron().fit(*separable_data())
     with pytest.raises(ValueError, match=r"x must have 2 features. Received: x.shape=\(4, 3\)"):

@@ -22,73 +22,93 @@ from mp.cnn import get_model
 CONFORMANCE = [
     # conv1 5*5*1*32+32 = 832; conv2 5*5*32*64+64 = 51,264; two 2x pools: 8 -> 2, so
     # dense (2*2*64)*1024+1024 = 263,168; logits 1024*10+10 = 10,250. Sum 325,514.
-    ("classic_cnn_digits", lambda: get_model("classic_cnn", (8, 8, 1), 10), (8, 8, 1), (10,),
-     325_514),
+    (
+        "classic_cnn_digits",
+        lambda: get_model("classic_cnn", (8, 8, 1), 10),
+        (8, 8, 1),
+        (10,),
+        325_514,
+    ),
     # 28 -> 7 after two pools: dense 7*7*64*1024+1024 = 3,212,288; 832+51,264+3,212,288
     # +10,250 = 3,274,634.
-    ("classic_cnn_fashion", lambda: get_model("classic_cnn", (28, 28, 1), 10), (28, 28, 1),
-     (10,), 3_274_634),
+    (
+        "classic_cnn_fashion",
+        lambda: get_model("classic_cnn", (28, 28, 1), 10),
+        (28, 28, 1),
+        (10,),
+        3_274_634,
+    ),
     # Features only: the logits layer (10,250) is gone: 325,514 - 10,250 = 315,264.
-    ("classic_cnn_features", lambda: get_model("classic_cnn", (8, 8, 1), None), (8, 8, 1),
-     (1024,), 315_264),
+    (
+        "classic_cnn_features",
+        lambda: get_model("classic_cnn", (8, 8, 1), None),
+        (8, 8, 1),
+        (1024,),
+        315_264,
+    ),
     # 64*32+32 + 32*16+16 + 16*10+10 = 2,080 + 528 + 170 = 2,778.
-    ("mlp", lambda: mlp((8, 8, 1), hidden_units=(32, 16), num_classes=10), (8, 8, 1), (10,),
-     2_778),
+    ("mlp", lambda: mlp((8, 8, 1), hidden_units=(32, 16), num_classes=10), (8, 8, 1), (10,), 2_778),
     # Multinomial: 64*10+10 = 650. Binary: one logit, 64+1 = 65.
-    ("logistic_multinomial", lambda: logistic_regression((8, 8, 1), num_classes=10), (8, 8, 1),
-     (10,), 650),
-    ("logistic_binary", lambda: logistic_regression((8, 8, 1), num_classes=2), (8, 8, 1), (1,),
-     65),
+    (
+        "logistic_multinomial",
+        lambda: logistic_regression((8, 8, 1), num_classes=10),
+        (8, 8, 1),
+        (10,),
+        650,
+    ),
+    ("logistic_binary", lambda: logistic_regression((8, 8, 1), num_classes=2), (8, 8, 1), (1,), 65),
 ]
 
 IDS = [entry[0] for entry in CONFORMANCE]
 
 
 def _inputs(shape, batch, seed=0):
-  return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
+    return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
 
 
 @pytest.fixture(params=CONFORMANCE, ids=IDS)
 def entry(request):
-  keras.utils.set_random_seed(0)
-  name, build, input_shape, output_shape, params = request.param
-  return name, build(), input_shape, output_shape, params
+    keras.utils.set_random_seed(0)
+    name, build, input_shape, output_shape, params = request.param
+    return name, build(), input_shape, output_shape, params
 
 
 def test_output_shape_and_parameter_count(entry):
-  _, model, input_shape, output_shape, params = entry
-  assert model(_inputs(input_shape, 3)).shape == (3, *output_shape)
-  assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == params
+    _, model, input_shape, output_shape, params = entry
+    assert model(_inputs(input_shape, 3)).shape == (3, *output_shape)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == params
 
 
 def test_keras_file_round_trip(entry, tmp_path):
-  name, model, input_shape, _, _ = entry
-  path = str(tmp_path / f"{name}.keras")
-  model.save(path)
-  loaded = keras.saving.load_model(path)
-  x = _inputs(input_shape, 4)
-  np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
-  as_json = lambda config: json.loads(json.dumps(config))  # tuples and lists alike
-  assert as_json(loaded.get_config()) == as_json(model.get_config())
+    name, model, input_shape, _, _ = entry
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = _inputs(input_shape, 4)
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
+    as_json = lambda config: json.loads(json.dumps(config))  # tuples and lists alike
+    assert as_json(loaded.get_config()) == as_json(model.get_config())
 
 
 def test_eager_equals_function_and_traces_once(entry):
-  _, model, input_shape, _, _ = entry
-  function = tf.function(lambda x: model(x, training=False),
-                         input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)])
-  for batch in (1, 2, 7):
-    x = _inputs(input_shape, batch, seed=batch)
-    np.testing.assert_allclose(function(x), model(x, training=False), rtol=1e-5, atol=1e-6)
-  assert function.experimental_get_tracing_count() == 1
+    _, model, input_shape, _, _ = entry
+    function = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)],
+    )
+    for batch in (1, 2, 7):
+        x = _inputs(input_shape, batch, seed=batch)
+        np.testing.assert_allclose(function(x), model(x, training=False), rtol=1e-5, atol=1e-6)
+    assert function.experimental_get_tracing_count() == 1
 
 
 def test_checkpoint_save_restore(entry, tmp_path):
-  _, model, input_shape, _, _ = entry
-  x = _inputs(input_shape, 2)
-  expected = model(x).numpy()
-  path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-  for w in model.weights:
-    w.assign(w + tf.random.normal(w.shape, seed=1))
-  assert not np.allclose(model(x), expected)
-  tf.train.Checkpoint(model=model).restore(path).assert_existing_objects_matched()
-  np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
+    _, model, input_shape, _, _ = entry
+    x = _inputs(input_shape, 2)
+    expected = model(x).numpy()
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    for w in model.weights:
+        w.assign(w + tf.random.normal(w.shape, seed=1))
+    assert not np.allclose(model(x), expected)
+    tf.train.Checkpoint(model=model).restore(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)

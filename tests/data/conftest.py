@@ -65,8 +65,16 @@ def write_fake_dataset(directory, arrays=None, gz=True):
     prefix = {"train": "train", "test": "t10k"}
     for split, (images, labels) in arrays.items():
         ext = ".gz" if gz else ""
-        write_bytes(os.path.join(directory, f"{prefix[split]}-images-idx3-ubyte{ext}"), idx_bytes(images), gz)
-        write_bytes(os.path.join(directory, f"{prefix[split]}-labels-idx1-ubyte{ext}"), idx_bytes(labels), gz)
+        write_bytes(
+            os.path.join(directory, f"{prefix[split]}-images-idx3-ubyte{ext}"),
+            idx_bytes(images),
+            gz,
+        )
+        write_bytes(
+            os.path.join(directory, f"{prefix[split]}-labels-idx1-ubyte{ext}"),
+            idx_bytes(labels),
+            gz,
+        )
     return arrays
 
 

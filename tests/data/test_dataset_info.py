@@ -53,7 +53,9 @@ def test_unknown_dataset(fn):
 
 @pytest.mark.parametrize("fn", [mp.data.load_numpy, mp.data.load])
 def test_unknown_dataset_and_split(fn):
-    with pytest.raises(ValueError, match=r"^Unknown dataset 'foo'\. Available: digits, fashion_mnist, mnist$"):
+    with pytest.raises(
+        ValueError, match=r"^Unknown dataset 'foo'\. Available: digits, fashion_mnist, mnist$"
+    ):
         fn("foo", "train")
     with pytest.raises(ValueError, match="'validation'"):
         fn("digits", "validation")

@@ -71,7 +71,9 @@ def test_keras_cache(isolated, make_dataset):
 def test_keras_cache_defaults_to_home(isolated, make_dataset, monkeypatch):
     monkeypatch.delenv("KERAS_HOME")
     make_dataset(isolated / "home" / ".keras" / "datasets" / "fashion-mnist")
-    assert _dirs(find_files("fashion_mnist")) == {str(isolated / "home" / ".keras" / "datasets" / "fashion-mnist")}
+    assert _dirs(find_files("fashion_mnist")) == {
+        str(isolated / "home" / ".keras" / "datasets" / "fashion-mnist")
+    }
 
 
 def test_search_order(isolated, make_dataset, monkeypatch):
@@ -178,6 +180,9 @@ def test_files_are_reread_when_changed(isolated, make_dataset):
     arrays = {k: (v[0][::-1].copy(), v[1]) for k, v in first.items()}
     make_dataset(isolated / "d", arrays)
     stat = os.stat(isolated / "d" / "t10k-images-idx3-ubyte.gz")
-    os.utime(isolated / "d" / "t10k-images-idx3-ubyte.gz", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    os.utime(
+        isolated / "d" / "t10k-images-idx3-ubyte.gz",
+        ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9),
+    )
     x2, _ = mp.data.load_numpy("fashion_mnist", "test", data_dir=isolated / "d")
     np.testing.assert_array_equal(x2[..., 0], arrays["test"][0])

@@ -11,7 +11,8 @@ from mp.data import locate
 SYSTEM_COPY = "/usr/share/datasets/fashion-mnist"
 
 pytestmark = pytest.mark.skipif(
-    not os.path.isdir(SYSTEM_COPY), reason=f"{SYSTEM_COPY} absent (apt-get install dataset-fashion-mnist)"
+    not os.path.isdir(SYSTEM_COPY),
+    reason=f"{SYSTEM_COPY} absent (apt-get install dataset-fashion-mnist)",
 )
 
 
@@ -45,7 +46,9 @@ def test_statistics_and_pipeline(system_only):
     # Known pixel statistics of the Fashion-MNIST training set.
     assert mean == pytest.approx(0.2860, abs=1e-3)
     assert std == pytest.approx(0.3530, abs=1e-3)
-    ds = mp.data.load("fashion_mnist", "train", batch_size=256, shuffle=True, repeat=True, augment=True)
+    ds = mp.data.load(
+        "fashion_mnist", "train", batch_size=256, shuffle=True, repeat=True, augment=True
+    )
     x, y = next(iter(ds))
     assert x.shape == (256, 28, 28, 1) and y.shape == (256,)
     assert x.dtype.name == "float32" and y.dtype.name == "int32"

@@ -141,8 +141,14 @@ def test_missing_file(tmp_path):
 def _arrays(num_train=12, num_test=5):
     rng = np.random.default_rng(1)
     return {
-        "train": (rng.integers(0, 256, (num_train, 28, 28), dtype=np.uint8), np.arange(num_train, dtype=np.uint8) % 10),
-        "test": (rng.integers(0, 256, (num_test, 28, 28), dtype=np.uint8), np.arange(num_test, dtype=np.uint8) % 10),
+        "train": (
+            rng.integers(0, 256, (num_train, 28, 28), dtype=np.uint8),
+            np.arange(num_train, dtype=np.uint8) % 10,
+        ),
+        "test": (
+            rng.integers(0, 256, (num_test, 28, 28), dtype=np.uint8),
+            np.arange(num_test, dtype=np.uint8) % 10,
+        ),
     }
 
 

@@ -19,7 +19,10 @@ def _take(ds, n):
 def _indices(batches):
     """Example indices, read back from the centre pixel of unstandardised images."""
     return np.concatenate(
-        [np.round(np.reshape(x, (-1, 28, 28))[:, CENTER, CENTER] * 255).astype(int) for x, _ in batches]
+        [
+            np.round(np.reshape(x, (-1, 28, 28))[:, CENTER, CENTER] * 255).astype(int)
+            for x, _ in batches
+        ]
     )
 
 
@@ -53,16 +56,31 @@ def test_file_order_without_shuffle(fake_fashion):
 
 def test_batching_and_remainder(fake_fashion):
     data_dir, _ = fake_fashion  # 60 train examples
-    sizes = [len(y) for _, y in _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=25), 10)]
+    sizes = [
+        len(y)
+        for _, y in _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=25), 10)
+    ]
     assert sizes == [25, 25, 10]
-    sizes = [len(y) for _, y in _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=25, drop_remainder=True), 10)]
+    sizes = [
+        len(y)
+        for _, y in _take(
+            mp.data.load("fashion_mnist", "train", data_dir, batch_size=25, drop_remainder=True), 10
+        )
+    ]
     assert sizes == [25, 25]
 
 
 def test_every_index_once_per_epoch_and_epochs_differ(fake_fashion):
     data_dir, _ = fake_fashion
     ds = mp.data.load(
-        "fashion_mnist", "train", data_dir, batch_size=20, shuffle=True, repeat=True, seed=5, standardize=False
+        "fashion_mnist",
+        "train",
+        data_dir,
+        batch_size=20,
+        shuffle=True,
+        repeat=True,
+        seed=5,
+        standardize=False,
     )
     order = _indices(_take(ds, 9)).reshape(3, 60)  # three epochs of 60
     for epoch in order:
@@ -75,7 +93,16 @@ def test_same_seed_same_order_different_seed_differs(fake_fashion):
     data_dir, _ = fake_fashion
 
     def order(seed):
-        ds = mp.data.load("fashion_mnist", "train", data_dir, batch_size=16, shuffle=True, repeat=True, seed=seed, standardize=False)
+        ds = mp.data.load(
+            "fashion_mnist",
+            "train",
+            data_dir,
+            batch_size=16,
+            shuffle=True,
+            repeat=True,
+            seed=seed,
+            standardize=False,
+        )
         return _indices(_take(ds, 12))
 
     np.testing.assert_array_equal(order(1), order(1))
@@ -88,19 +115,25 @@ def test_skip_batches_reproduces_the_tail(fake_fashion, augment, skip):
     data_dir, _ = fake_fashion
     kwargs = dict(batch_size=7, shuffle=True, repeat=True, seed=3, augment=augment)
     full = _take(mp.data.load("fashion_mnist", "train", data_dir, **kwargs), 30)
-    resumed = _take(mp.data.load("fashion_mnist", "train", data_dir, skip_batches=skip, **kwargs), 30 - skip)
+    resumed = _take(
+        mp.data.load("fashion_mnist", "train", data_dir, skip_batches=skip, **kwargs), 30 - skip
+    )
     _assert_same(resumed, full[skip:])
 
 
 def test_skip_without_repeat_or_shuffle(fake_fashion):
     data_dir, _ = fake_fashion
     full = _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=8), 100)
-    tail = _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=8, skip_batches=3), 100)
+    tail = _take(
+        mp.data.load("fashion_mnist", "train", data_dir, batch_size=8, skip_batches=3), 100
+    )
     _assert_same(tail, full[3:])
 
 
 def test_skip_on_digits_with_drop_remainder():
-    kwargs = dict(batch_size=64, shuffle=True, repeat=True, seed=11, drop_remainder=True, augment=True)
+    kwargs = dict(
+        batch_size=64, shuffle=True, repeat=True, seed=11, drop_remainder=True, augment=True
+    )
     full = _take(mp.data.load("digits", "train", **kwargs), 50)  # crosses two epochs of 21 batches
     _assert_same(_take(mp.data.load("digits", "train", skip_batches=30, **kwargs), 20), full[30:])
 
@@ -112,8 +145,14 @@ def test_skip_on_digits_with_drop_remainder():
         (dict(batch_size=0), "batch_size must be a positive integer. Received: batch_size=0"),
         (dict(batch_size=2.5), "batch_size must be a positive integer. Received: batch_size=2.5"),
         (dict(batch_size=True), "batch_size must be a positive integer. Received: batch_size=True"),
-        (dict(batch_size=4, skip_batches=-1), "skip_batches must be a non-negative integer. Received: skip_batches=-1"),
-        (dict(skip_batches=2), "skip_batches requires a batch_size. Received: skip_batches=2, batch_size=None"),
+        (
+            dict(batch_size=4, skip_batches=-1),
+            "skip_batches must be a non-negative integer. Received: skip_batches=-1",
+        ),
+        (
+            dict(skip_batches=2),
+            "skip_batches requires a batch_size. Received: skip_batches=2, batch_size=None",
+        ),
         (dict(seed=-1), "seed must be a non-negative integer or None. Received: seed=-1"),
     ],
 )
@@ -160,7 +199,9 @@ def test_augmentation_is_a_valid_translation_or_flip(fake_fashion):
     shift = max_shift(28)
     assert shift == 2
     plain = _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=60), 1)[0]
-    aug = _take(mp.data.load("fashion_mnist", "train", data_dir, batch_size=60, augment=True, seed=0), 1)[0]
+    aug = _take(
+        mp.data.load("fashion_mnist", "train", data_dir, batch_size=60, augment=True, seed=0), 1
+    )[0]
     assert aug[0].shape == plain[0].shape == (60, 28, 28, 1) and aug[0].dtype == np.float32
     np.testing.assert_array_equal(aug[1], plain[1])  # labels untouched, same order
     keys = [_match(aug[0][i, ..., 0], raw[i], mean, std, shift, flips=True) for i in range(60)]
@@ -180,7 +221,9 @@ def test_digits_augmentation_never_flips():
     aug = _take(mp.data.load("digits", "train", batch_size=200, augment=True, seed=4), 1)[0][0]
     shift = max_shift(8)
     assert shift == 1
-    keys = [_match(aug[i, ..., 0], raw[i, ..., 0], mean, std, shift, flips=False) for i in range(200)]
+    keys = [
+        _match(aug[i, ..., 0], raw[i, ..., 0], mean, std, shift, flips=False) for i in range(200)
+    ]
     assert None not in keys
     assert sum(k != (0, 0, False) for k in keys) > 100
 
@@ -190,7 +233,16 @@ def test_augmentation_deterministic_and_new_each_epoch(fake_fashion):
 
     def run(seed, n=6):
         return _take(
-            mp.data.load("fashion_mnist", "train", data_dir, batch_size=30, repeat=True, augment=True, seed=seed), n
+            mp.data.load(
+                "fashion_mnist",
+                "train",
+                data_dir,
+                batch_size=30,
+                repeat=True,
+                augment=True,
+                seed=seed,
+            ),
+            n,
         )
 
     a, b = run(1), run(1)
@@ -213,6 +265,8 @@ def test_augmentation_unbatched(fake_fashion):
     ds = mp.data.load("fashion_mnist", "test", data_dir, augment=True, seed=2)
     assert ds.element_spec[0].shape == (28, 28, 1)
     elems = _take(ds, 20)
-    batch = _take(mp.data.load("fashion_mnist", "test", data_dir, augment=True, seed=2, batch_size=20), 1)[0]
+    batch = _take(
+        mp.data.load("fashion_mnist", "test", data_dir, augment=True, seed=2, batch_size=20), 1
+    )[0]
     # Same elements and same random numbers, whether batched or not.
     np.testing.assert_array_equal(np.stack([x for x, _ in elems]), batch[0])

@@ -47,16 +47,21 @@ print(json.dumps({"single": run("default", clip), "mirrored": run("mirrored", cl
 
 @pytest.mark.parametrize("clip_norm", ["none", "0.5"])
 def test_mirrored_matches_single_device(clip_norm):
-  out = subprocess.run([sys.executable, "-c", _SCRIPT, clip_norm], capture_output=True,
-                       text=True, timeout=300, check=True)
-  runs = json.loads(out.stdout.strip().splitlines()[-1])
-  single, mirrored = runs["single"], runs["mirrored"]
-  assert single["replicas"] == 1 and mirrored["replicas"] == 2
-  assert single["losses"][-1] < 0.7 * single["losses"][0]  # it did learn
-  if clip_norm != "none":  # clipping was active, and both saw the same global norm
-    assert max(single["grad_norms"]) > float(clip_norm)
-    np.testing.assert_allclose(mirrored["grad_norms"], single["grad_norms"], rtol=1e-4)
-  np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-4, atol=1e-5)
-  assert mirrored["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
-  for a, b in zip(mirrored["weights"], single["weights"]):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, clip_norm],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    single, mirrored = runs["single"], runs["mirrored"]
+    assert single["replicas"] == 1 and mirrored["replicas"] == 2
+    assert single["losses"][-1] < 0.7 * single["losses"][0]  # it did learn
+    if clip_norm != "none":  # clipping was active, and both saw the same global norm
+        assert max(single["grad_norms"]) > float(clip_norm)
+        np.testing.assert_allclose(mirrored["grad_norms"], single["grad_norms"], rtol=1e-4)
+    np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-4, atol=1e-5)
+    assert mirrored["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
+    for a, b in zip(mirrored["weights"], single["weights"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
