@@ -6,6 +6,7 @@ One subpackage per chapter of the course notes:
     mp.cnn         ch3  convolutional networks (the classic CNN so far)
     mp.data             datasets as tf.data (digits embedded, Fashion-MNIST, MNIST)
     mp.engine           the one training loop every chapter plugs into
+    mp.plotting         confusion matrices and learning curves (matplotlib, lazily)
 
 Importing `mp` registers every layer and model of the package with Keras, so a
 saved `.keras` file that uses them loads with `keras.saving.load_model` after
@@ -32,6 +33,7 @@ from mp import data  # noqa: E402
 from mp import engine  # noqa: E402
 from mp import basics  # noqa: E402
 from mp import cnn  # noqa: E402
+from mp import plotting  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["basics", "cnn", "data", "engine"]
+__all__ = ["basics", "cnn", "data", "engine", "plotting"]

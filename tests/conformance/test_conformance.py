@@ -1,14 +1,18 @@
 """Generic tests every model and layer of the package passes.
 
-Each entry of `CONFORMANCE` is `(name, build_fn, input_shape, output_shape,
-trainable_params)`; chapters append their models and layers. For every entry:
+Each chapter lists its models and layers in `tests/conformance/cases_<chapter>.py`
+as `CASES`, entries `(name, build_fn, input_shape, output_shape,
+trainable_params)`; this file collects every such list. For every entry:
 output shape, exact trainable-parameter count (worked out by hand in the
 comment), `.keras` save/load round trip (so `get_config` and registration
 work), eager == `tf.function`, one trace for any batch size, and a checkpoint
 save/restore.
 """
 
+import glob
+import importlib
 import json
+import os
 
 import keras
 import numpy as np
@@ -16,48 +20,18 @@ import pytest
 import tensorflow as tf
 
 import mp  # noqa: F401  (registers the package's layers with Keras)
-from mp.basics import logistic_regression, mlp
-from mp.cnn import get_model
 
-CONFORMANCE = [
-    # conv1 5*5*1*32+32 = 832; conv2 5*5*32*64+64 = 51,264; two 2x pools: 8 -> 2, so
-    # dense (2*2*64)*1024+1024 = 263,168; logits 1024*10+10 = 10,250. Sum 325,514.
-    (
-        "classic_cnn_digits",
-        lambda: get_model("classic_cnn", (8, 8, 1), 10),
-        (8, 8, 1),
-        (10,),
-        325_514,
-    ),
-    # 28 -> 7 after two pools: dense 7*7*64*1024+1024 = 3,212,288; 832+51,264+3,212,288
-    # +10,250 = 3,274,634.
-    (
-        "classic_cnn_fashion",
-        lambda: get_model("classic_cnn", (28, 28, 1), 10),
-        (28, 28, 1),
-        (10,),
-        3_274_634,
-    ),
-    # Features only: the logits layer (10,250) is gone: 325,514 - 10,250 = 315,264.
-    (
-        "classic_cnn_features",
-        lambda: get_model("classic_cnn", (8, 8, 1), None),
-        (8, 8, 1),
-        (1024,),
-        315_264,
-    ),
-    # 64*32+32 + 32*16+16 + 16*10+10 = 2,080 + 528 + 170 = 2,778.
-    ("mlp", lambda: mlp((8, 8, 1), hidden_units=(32, 16), num_classes=10), (8, 8, 1), (10,), 2_778),
-    # Multinomial: 64*10+10 = 650. Binary: one logit, 64+1 = 65.
-    (
-        "logistic_multinomial",
-        lambda: logistic_regression((8, 8, 1), num_classes=10),
-        (8, 8, 1),
-        (10,),
-        650,
-    ),
-    ("logistic_binary", lambda: logistic_regression((8, 8, 1), num_classes=2), (8, 8, 1), (1,), 65),
-]
+
+def _collect():
+    """Every `CASES` list of the `cases_*.py` files beside this one."""
+    cases = []
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "cases_*.py"))):
+        module = importlib.import_module(f"tests.conformance.{os.path.basename(path)[:-3]}")
+        cases.extend(module.CASES)
+    return cases
+
+
+CONFORMANCE = _collect()
 
 IDS = [entry[0] for entry in CONFORMANCE]
 
