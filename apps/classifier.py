@@ -39,6 +39,7 @@ def run_classifier(
     train_steps=0,
     learning_rate=1e-3,
     optimizer="adam",
+    optimizer_impl="keras",
     lr_schedule="constant",
     warmup_steps=0,
     clip_norm=0.0,
@@ -52,6 +53,7 @@ def run_classifier(
     early_stopping_patience=0,
     validation_fraction=0.0,
     augment=False,
+    log_diagnostics=False,
     progress=True,
 ):
     """Trains and evaluates a classifier; returns the metrics written to metrics.json.
@@ -84,6 +86,8 @@ def run_classifier(
             f"Received: {train_steps}, {eval_every}, {early_stopping_patience}"
         )
     common.check_positive(learning_rate=learning_rate)
+    if optimizer_impl not in ("keras", "mp"):
+        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
     if early_stopping_patience and not (eval_every and validation_fraction):
         raise ValueError(
             "early_stopping_patience needs eval_every > 0 and validation_fraction "
@@ -110,7 +114,7 @@ def run_classifier(
     with strategy.scope():  # builder errors (sizes that do not fit) come before any output
         model = build_model(info.image_shape, info.num_classes)
     task = ClassificationTask(
-        model, lambda: make_optimizer(optimizer, schedule), clip_norm=clip_norm or None
+        model, lambda: _optimizer(optimizer, optimizer_impl, schedule), clip_norm=clip_norm or None
     )
 
     def train_data(start_step):
@@ -157,6 +161,7 @@ def run_classifier(
         early_stopping_patience=early_stopping_patience,
         early_stopping_metric="loss",
         progress=progress,
+        diagnostics=_diagnostics(model, dataset, data_dir) if log_diagnostics else None,
     )
     os.makedirs(model_dir, exist_ok=True)
     common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
@@ -178,6 +183,7 @@ def run_classifier(
         ),
         os.path.join(model_dir, "confusion_matrix.png"),
     )
+    common.write_json(os.path.join(model_dir, "history.json"), _history(trainer.history))
     if len(trainer.history["train"]) > 1:
         common.save_figure(
             plotting.learning_curves_figure(
@@ -206,6 +212,8 @@ def run_classifier(
         "train_seconds": result["wall_seconds"],
         "num_replicas": strategy.num_replicas_in_sync,
     }
+    if log_diagnostics:
+        metrics["dead_relu_fraction"] = result["train"]["diagnostics/dead_relu_fraction"]
     common.write_json(os.path.join(model_dir, "metrics.json"), metrics)
     if progress:
         print(
@@ -215,3 +223,38 @@ def run_classifier(
             flush=True,
         )
     return metrics
+
+
+def _optimizer(name, impl, learning_rate):
+    """Keras' optimizer `name`, or the package's own (ch2, written from the update rules)."""
+    if impl == "mp":
+        from mp.training import optimizers
+
+        return optimizers.get(name, learning_rate)
+    return make_optimizer(name, learning_rate)
+
+
+def _diagnostics(model, dataset, data_dir, num_examples=512):
+    """Dead-ReLU fraction and per-layer gradient norms on a fixed training sample (ch2.1)."""
+    from mp.training import diagnostics
+
+    images, labels = next(iter(mp.data.load(dataset, "train", data_dir, batch_size=num_examples)))
+
+    def measure(step):
+        del step
+        dead = diagnostics.dead_relu_fraction(model, images)
+        norms = diagnostics.per_layer_gradient_norms(model, images, labels)
+        values = {"dead_relu_fraction": dead.pop("all")}
+        values |= {f"dead_relu/{name}": fraction for name, fraction in dead.items()}
+        values |= {f"grad_norm/{name}": norm for name, norm in norms.items()}
+        return values
+
+    return measure
+
+
+def _history(history):
+    """`Trainer.history` as JSON: lists of {"step": ..., metric: value}."""
+    return {
+        part: [{"step": step, **values} for step, values in entries]
+        for part, entries in history.items()
+    }

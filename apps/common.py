@@ -97,6 +97,11 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def save_model(model, path):
     """Saves a Keras model to `path` (`.keras`) without leaving half a file."""
     _atomic_write(path, model.save)

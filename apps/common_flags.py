@@ -20,6 +20,7 @@ COMMON = (
     "train_steps",
     "learning_rate",
     "optimizer",
+    "optimizer_impl",
     "lr_schedule",
     "warmup_steps",
     "clip_norm",
@@ -33,19 +34,21 @@ COMMON = (
     "early_stopping_patience",
     "validation_fraction",
     "augment",
+    "log_diagnostics",
 )
 
 
-def define_once(define_fn, name, default, help_text, **kwargs):
+def define_once(define_fn, name, default, *args, **kwargs):
     """Defines a flag, or only sets its default if another app already defined it.
 
-    Apps are imported side by side (tests, `apps.compare`), so definitions
-    must be idempotent; defaults change before parsing, never after.
+    Apps are imported side by side (tests), so definitions must be idempotent;
+    defaults change before parsing, never after. `args` and `kwargs` go to
+    `define_fn` after the name and default (e.g. the choices of `DEFINE_enum`).
     """
     if name in FLAGS:
         FLAGS.set_default(name, default)
     else:
-        define_fn(name, default, help_text, **kwargs)
+        define_fn(name, default, *args, **kwargs)
 
 
 def define(*, dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3, optimizer="adam"):
@@ -85,6 +88,13 @@ def define(*, dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3, op
     )
     flags.DEFINE_float("learning_rate", learning_rate, "Initial (peak) learning rate.")
     flags.DEFINE_enum("optimizer", optimizer, OPTIMIZERS, "Update rule (ch2).")
+    flags.DEFINE_enum(
+        "optimizer_impl",
+        "keras",
+        ["keras", "mp"],
+        "Whose optimizer: Keras' built-in or the package's own, written from the "
+        "update rules (mp.training.optimizers).",
+    )
     flags.DEFINE_enum("lr_schedule", "constant", SCHEDULES, "Learning-rate schedule.")
     flags.DEFINE_integer(
         "warmup_steps", 0, "Linear warm-up steps (cosine schedule).", lower_bound=0
@@ -132,6 +142,12 @@ def define(*, dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3, op
         lower_bound=0,
     )
     flags.DEFINE_boolean("augment", False, "Random shifts (and flips where they keep the label).")
+    flags.DEFINE_boolean(
+        "log_diagnostics",
+        False,
+        "Log the dead-ReLU fraction and per-layer gradient norms every --log_every steps "
+        "(ch2.1); metrics.json gets dead_relu_fraction.",
+    )
     flags.register_validator(
         "learning_rate", lambda v: v > 0, message="--learning_rate must be positive"
     )

@@ -28,6 +28,9 @@ common_flags.define_once(
 )
 
 
+MODEL_FLAGS = ("model", "dropout", "dense_units")
+
+
 def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, **hparams):
     """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
     import mp.cnn
@@ -51,14 +54,14 @@ def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, *
     )
 
 
+def flag_values():
+    """The keyword arguments of `run` as the parsed flags give them."""
+    return {name: FLAGS[name].value for name in MODEL_FLAGS} | common_flags.hparams()
+
+
 def main(argv):
     del argv
-    run(
-        model=FLAGS.model,
-        dropout=FLAGS.dropout,
-        dense_units=FLAGS.dense_units,
-        **common_flags.hparams(),
-    )
+    run(**flag_values())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 One subpackage per chapter of the course notes:
 
     mp.basics      ch1  perceptron, logistic regression, losses, MLP
+    mp.training    ch2  activations, initialisers, optimisers, regularisation, gradcheck
     mp.cnn         ch3  convolutional networks (the classic CNN so far)
     mp.data             datasets as tf.data (digits embedded, Fashion-MNIST, MNIST)
     mp.engine           the one training loop every chapter plugs into
@@ -32,8 +33,9 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from mp import data  # noqa: E402
 from mp import engine  # noqa: E402
 from mp import basics  # noqa: E402
+from mp import training  # noqa: E402
 from mp import cnn  # noqa: E402
 from mp import plotting  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["basics", "cnn", "data", "engine", "plotting"]
+__all__ = ["basics", "cnn", "data", "engine", "plotting", "training"]

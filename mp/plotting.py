@@ -86,3 +86,56 @@ def learning_curves_figure(
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def sweep_figure(histories, summary, flag_name, summary_metric):
+    """One line per value of a swept flag: training loss, evaluation accuracy, a final metric.
+
+    Args:
+      histories: value -> `{"train": [{"step": ..., "loss/total": ...}], "eval": [...]}`
+        (the `history.json` of each run).
+      summary: value -> the final `summary_metric` of that run.
+      flag_name: the swept flag, for titles.
+      summary_metric: name of the metric in `summary`.
+    """
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax, bar_ax) = plt.subplots(1, 3, figsize=(15, 4))
+    for value, history in histories.items():
+        train = history["train"]
+        line = loss_ax.plot(
+            [e["step"] for e in train], [e["loss/total"] for e in train], label=value
+        )[0]
+        evals = history["eval"]
+        if evals:
+            acc_ax.plot(
+                [e["step"] for e in evals],
+                [e["top1"] for e in evals],
+                "o-",
+                color=line.get_color(),
+                label=value,
+            )
+        else:
+            acc_ax.plot(
+                [e["step"] for e in train],
+                [e["metrics/top1"] for e in train],
+                color=line.get_color(),
+                label=value,
+            )
+    loss_ax.set_yscale("log")
+    loss_ax.set_title(f"training loss by {flag_name}")
+    acc_ax.set_title(
+        "evaluation accuracy" if any(h["eval"] for h in histories.values()) else "training accuracy"
+    )
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("global step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    names = list(summary)
+    bars = bar_ax.bar(range(len(names)), [summary[n] for n in names])
+    bar_ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    bar_ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    bar_ax.set_title(f"{summary_metric} by {flag_name}")
+    bar_ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -127,6 +127,10 @@ class Trainer:
       early_stopping_metric: an eval metric name (`loss`, `top1`, ...).
       early_stopping_mode: `min` or `max`.
       progress: show progress; `None` shows it.
+      diagnostics: an optional function `step -> {name: float}` called every
+        `log_every` steps outside the compiled step (it may run the model on
+        data of its own, e.g. to count dead ReLUs); its values are logged as
+        `diagnostics/<name>` in the train summaries and in `history`.
     """
 
     def __init__(
@@ -145,6 +149,7 @@ class Trainer:
         early_stopping_metric="loss",
         early_stopping_mode="min",
         progress=None,
+        diagnostics=None,
     ):
         for name, value in (
             ("train_steps", train_steps),
@@ -176,6 +181,7 @@ class Trainer:
         self.monitor = early_stopping_metric
         self.sign = 1.0 if early_stopping_mode == "min" else -1.0
         self.progress = True if progress is None else progress
+        self.diagnostics = diagnostics
         self.chief = strategy_lib.is_chief(strategy)
 
         with strategy.scope():
@@ -368,6 +374,10 @@ class Trainer:
                 steps_per_sec = (stop - step) / (time.perf_counter() - tic)
                 step = int(self.global_step.numpy())
                 self._check_finite(outputs, step)
+                if self.diagnostics is not None:
+                    outputs |= {
+                        f"diagnostics/{k}": float(v) for k, v in self.diagnostics(step).items()
+                    }
                 last = outputs
                 self.history["train"].append((step, outputs))
                 with writer.as_default(step=step):
@@ -376,7 +386,11 @@ class Trainer:
                     tf.summary.scalar("charts/steps_per_sec", steps_per_sec)
                 progress.update(
                     step,
-                    {_short(k): v for k, v in outputs.items() if not k.startswith("charts/")}
+                    {
+                        _short(k): v
+                        for k, v in outputs.items()
+                        if not k.startswith(("charts/", "diagnostics/"))
+                    }
                     | {"steps/s": steps_per_sec},
                 )
                 if eval_data is not None and self.eval_every and step % self.eval_every == 0:

@@ -1,4 +1,4 @@
-"""Every flagfile in flags/ parses against the flags of the app it is for."""
+"""Every flagfile in flags/ parses, and sets only flags of the app it is for."""
 
 import copy
 import glob
@@ -7,27 +7,40 @@ import os
 import pytest
 from absl import flags
 
-from apps import train_cnn, train_mlp  # noqa: F401  (define the apps' flags)
+from apps import compare, train_cnn, train_mlp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg")))
-# Which app reads a flagfile, by its name: cnn_*.cfg / smoke_cnn.cfg -> train_cnn.
-APP_FLAGS = {
-    "cnn": {"model", "dropout", "dense_units"},
-    "mlp": {"hidden_units", "activation", "dropout"},
-}
+# A flagfile's name says which app reads it: cnn_*.cfg and smoke_cnn.cfg -> train_cnn.
+APPS = {"cnn": train_cnn, "mlp": train_mlp, "compare": compare}
+COMPARE_FLAGS = {"app", "sweep", "summary_metric", "export"}
+
+
+def _kind(name):
+    kinds = [kind for kind in APPS if kind in name]
+    assert len(kinds) == 1, f"{name}: name a flagfile after the one app that reads it"
+    return kinds[0]
+
+
+def _app_flags(kind, argv):
+    if kind != "compare":
+        return set(APPS[kind].flag_values())
+    app = next((a.split("=", 1)[1] for a in argv if a.startswith("--app=")), "train_mlp")
+    return COMPARE_FLAGS | set({"train_mlp": train_mlp, "train_cnn": train_cnn}[app].flag_values())
 
 
 @pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
 def test_flagfile_parses(path):
     name = os.path.basename(path)
-    kind = "cnn" if "cnn" in name else "mlp" if "mlp" in name else None
-    assert kind, f"{name}: no app reads this flagfile; name it after its app"
+    kind = _kind(name)
     values = copy.deepcopy(flags.FLAGS)
     values.unparse_flags()
     argv = values.read_flags_from_files([f"--flagfile={path}"], force_gnu=False)
     values(["prog", *argv])  # raises on unknown flags and bad values
-    other = set().union(*APP_FLAGS.values()) - APP_FLAGS[kind]
     used = {a.lstrip("-").split("=")[0] for a in argv}
-    assert not used & other, f"{name} sets flags of another app: {used & other}"
+    used = {u[2:] if u.startswith("no") and u[2:] in values else u for u in used}
+    foreign = used - _app_flags(kind, argv)
+    assert not foreign, f"{name} sets flags its app does not read: {foreign}"
     assert values["model_dir"].present, f"{name} should name its --model_dir"
+    if kind == "compare":
+        compare.parse_sweep(values["sweep"].value)

@@ -300,3 +300,18 @@ def test_two_optimizer_task_resumes_both(tmp_path):
     trainer.fit(data)
     assert int(task.first_optimizer.iterations.numpy()) == 16
     assert int(task.second_optimizer.iterations.numpy()) == 8
+
+
+def test_diagnostics_are_logged_with_the_step(tmp_path):
+    seen = []
+
+    def diagnostics(step):
+        seen.append(step)
+        return {"twice_the_step": 2.0 * step}
+
+    trainer = Trainer(
+        _task(), tmp_path, train_steps=30, log_every=10, progress=False, diagnostics=diagnostics
+    )
+    trainer.fit(_train_data())
+    assert seen == [10, 20, 30]
+    assert [o["diagnostics/twice_the_step"] for _, o in trainer.history["train"]] == [20, 40, 60]

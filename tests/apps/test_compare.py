@@ -1,0 +1,111 @@
+"""apps.compare: one run per value of a flag, a figure and a table."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from apps import classifier, compare, train_mlp
+from mp.training import optimizers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BASE = dict(
+    dataset="digits",
+    hidden_units=("32",),
+    batch_size=32,
+    train_steps=60,
+    log_every=20,
+    eval_every=20,
+    optimizer="momentum",
+    learning_rate=0.05,
+    progress=False,
+)
+
+
+def test_zero_init_stays_at_chance_while_xavier_learns(tmp_path):
+    result = compare.run(
+        str(tmp_path),
+        app_module=train_mlp,
+        base=BASE | {"initializer": "xavier", "log_diagnostics": True},
+        flag_name="initializer",
+        values=["zeros", "xavier"],
+        summary_metric="dead_relu_fraction",
+        export=str(tmp_path / "docs" / "init"),
+    )
+    runs = result["runs"]
+    assert runs["zeros"]["test_accuracy"] < 0.2  # 10 classes: chance is 0.1
+    assert runs["xavier"]["test_accuracy"] > 0.8
+    # ReLU units of an all-zero network output 0 for every input: all of them are dead.
+    assert runs["zeros"]["dead_relu_fraction"] == 1.0
+    for path in ("compare.png", "metrics.json", "initializer=zeros/metrics.json"):
+        assert (tmp_path / path).exists(), path
+    assert json.loads((tmp_path / "docs" / "init.json").read_text()) == json.loads(
+        (tmp_path / "metrics.json").read_text()
+    )
+    assert (tmp_path / "docs" / "init.png").exists()
+
+
+def test_a_diverging_value_is_recorded_not_fatal(tmp_path):
+    result = compare.run(
+        str(tmp_path),
+        app_module=train_mlp,
+        base=BASE | {"optimizer": "sgd"},
+        flag_name="learning_rate",
+        values=["1e12", "0.05"],
+        parse=float,
+    )
+    assert "became" in result["runs"]["1e12"]["diverged"]
+    assert result["runs"]["0.05"]["test_accuracy"] > 0.5
+
+
+def test_bad_sweeps_fail_before_any_run(tmp_path):
+    with pytest.raises(ValueError, match="name=value1,value2"):
+        compare.parse_sweep("optimizer")
+    assert compare.parse_sweep("optimizer=sgd, adam") == ("optimizer", ["sgd", "adam"])
+    with pytest.raises(ValueError, match="not a flag of"):
+        compare.run(str(tmp_path), app_module=train_mlp, base=BASE, flag_name="nope", values=["1"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_optimizer_impl_picks_ours_or_keras():
+    assert isinstance(classifier._optimizer("nesterov", "mp", 0.1), optimizers.Nesterov)
+    keras_one = classifier._optimizer("nesterov", "keras", 0.1)
+    assert type(keras_one) is keras.optimizers.SGD and keras_one.nesterov
+
+
+def test_smoke_flagfile_subprocess(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apps.compare",
+            "--flagfile=flags/smoke_compare.cfg",
+            f"--model_dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    table = json.loads((tmp_path / "metrics.json").read_text())
+    assert table["sweep"] == "optimizer" and set(table["runs"]) == {"sgd", "adam"}
+    assert (tmp_path / "compare.png").exists()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apps.compare",
+            "--sweep=optimizer=sgd,lbfgs",
+            f"--model_dir={tmp_path}/bad",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "lbfgs" in bad.stderr
+    assert not (tmp_path / "bad").exists()
