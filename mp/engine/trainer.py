@@ -408,9 +408,12 @@ class Trainer:
             self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
         if eval_data is not None:
             eval_results = self.evaluate(eval_data)
-            with self._writer("eval").as_default(step=int(self.global_step.numpy())):
+            final_step = int(self.global_step.numpy())
+            with self._writer("eval").as_default(step=final_step):
                 for key, value in eval_results.items():
                     tf.summary.scalar(_tag(key), value)
+            if not self.history["eval"] or self.history["eval"][-1][0] != final_step:
+                self.history["eval"].append((final_step, eval_results))  # curves end here
         wall = time.time() - start_time
         return {
             "global_step": int(self.global_step.numpy()),

@@ -73,6 +73,7 @@ def test_trains_and_counts_steps(tmp_path):
     assert result["eval"]["top1"] > 0.8
     # Chunks end at multiples of log_every and checkpoint_every, and at the end.
     assert [s for s, _ in trainer.history["train"]] == [20, 40, 60, 80, 90]
+    assert [s for s, _ in trainer.history["eval"]] == [90]  # the final evaluation is recorded
     saved = sorted(int(p.rsplit("-", 1)[1]) for p in trainer.manager.checkpoints)
     assert saved == [40, 80, 90]
     assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "eval")
