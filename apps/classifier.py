@@ -31,6 +31,7 @@ def run_classifier(
     app_name,
     build_model,
     model_hparams,
+    task_class=None,
     model_dir=None,
     dataset="digits",
     data_dir=None,
@@ -62,13 +63,15 @@ def run_classifier(
       app_name: the app's name, for the default `model_dir`.
       build_model: `build_model(input_shape, num_classes) -> keras.Model` of logits.
       model_hparams: the app's own hyperparameters, recorded in `flags.cfg`.
+      task_class: the `ClassificationTask` subclass to train with (e.g. GoogLeNet's,
+        which adds its auxiliary heads' losses); `None` is `ClassificationTask`.
       The rest: see `apps/common_flags.py`.
     """
     clock = common.Clock()
     hparams = {
         k: v
         for k, v in locals().items()
-        if k not in ("clock", "app_name", "build_model", "model_hparams", "progress")
+        if k not in ("clock", "app_name", "build_model", "model_hparams", "progress", "task_class")
     }
     hparams.update(model_hparams)
     # --- check everything before writing anything -----------------------
@@ -113,7 +116,7 @@ def run_classifier(
     schedule = make_schedule(lr_schedule, learning_rate, train_steps, warmup_steps=warmup_steps)
     with strategy.scope():  # builder errors (sizes that do not fit) come before any output
         model = build_model(info.image_shape, info.num_classes)
-    task = ClassificationTask(
+    task = (task_class or ClassificationTask)(
         model, lambda: _optimizer(optimizer, optimizer_impl, schedule), clip_norm=clip_norm or None
     )
 

@@ -45,9 +45,12 @@ def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, *
     def build(input_shape, num_classes):
         return mp.cnn.get_model(model, input_shape, num_classes, **extra)
 
+    from mp.cnn.inception import TASKS  # architectures that train with a task of their own
+
     return run_classifier(
         app_name="train_cnn",
         build_model=build,
+        task_class=TASKS.get(model),
         model_dir=model_dir,
         model_hparams={"model": model, **extra},
         **hparams,

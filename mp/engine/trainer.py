@@ -89,9 +89,9 @@ class _Progress:
         print(f"step {step}/{self.target}  {text}", file=self.stream, flush=True)
 
     def note(self, step, name, values):
-        """A line of its own, e.g. the results of an evaluation."""
+        """A line of its own, e.g. the results of an evaluation (nested keys left out)."""
         if self.enabled:
-            text = "  ".join(f"{k} {_format(v)}" for k, v in values.items())
+            text = "  ".join(f"{k} {_format(v)}" for k, v in values.items() if "/" not in k)
             print(
                 f"{'' if not self.tty else chr(10)}{name} at step {step}:  {text}",
                 file=self.stream,

@@ -2,17 +2,26 @@
 
 import copy
 import glob
+import importlib
 import os
 
 import pytest
 from absl import flags
 
-from apps import compare, train_cnn, train_mlp
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg")))
 # A flagfile's name says which app reads it: cnn_*.cfg and smoke_cnn.cfg -> train_cnn.
-APPS = {"cnn": train_cnn, "mlp": train_mlp, "compare": compare}
+APP_MODULES = {
+    "cnn": "train_cnn",
+    "mlp": "train_mlp",
+    "compare": "compare",
+    "fcn": "train_fcn",
+    "finetune": "finetune",
+    "semisupervised": "train_semisupervised",
+    "multitask": "train_multitask",
+}
+# Importing every app defines every flag, so each flagfile parses in one FlagValues.
+APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}
 COMPARE_FLAGS = {"app", "sweep", "summary_metric", "export"}
 
 
@@ -26,7 +35,7 @@ def _app_flags(kind, argv):
     if kind != "compare":
         return set(APPS[kind].flag_values())
     app = next((a.split("=", 1)[1] for a in argv if a.startswith("--app=")), "train_mlp")
-    return COMPARE_FLAGS | set({"train_mlp": train_mlp, "train_cnn": train_cnn}[app].flag_values())
+    return COMPARE_FLAGS | set(importlib.import_module(f"apps.{app}").flag_values())
 
 
 @pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
@@ -43,4 +52,4 @@ def test_flagfile_parses(path):
     assert not foreign, f"{name} sets flags its app does not read: {foreign}"
     assert values["model_dir"].present, f"{name} should name its --model_dir"
     if kind == "compare":
-        compare.parse_sweep(values["sweep"].value)
+        APPS["compare"].parse_sweep(values["sweep"].value)
