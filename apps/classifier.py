@@ -75,22 +75,16 @@ def run_classifier(
     }
     hparams.update(model_hparams)
     # --- check everything before writing anything -----------------------
-    for name, value in (
-        ("batch_size", batch_size),
-        ("epochs", epochs),
-        ("log_every", log_every),
-        ("checkpoint_every", checkpoint_every),
-    ):
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-    if train_steps < 0 or eval_every < 0 or early_stopping_patience < 0:
-        raise ValueError(
-            "train_steps, eval_every and early_stopping_patience must be >= 0. "
-            f"Received: {train_steps}, {eval_every}, {early_stopping_patience}"
-        )
+    common.check_counts(
+        batch_size=batch_size, epochs=epochs, log_every=log_every, checkpoint_every=checkpoint_every
+    )
+    common.check_non_negative(
+        train_steps=train_steps,
+        eval_every=eval_every,
+        early_stopping_patience=early_stopping_patience,
+    )
     common.check_positive(learning_rate=learning_rate)
-    if optimizer_impl not in ("keras", "mp"):
-        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
+    common.check_optimizer_impl(optimizer_impl)
     if early_stopping_patience and not (eval_every and validation_fraction):
         raise ValueError(
             "early_stopping_patience needs eval_every > 0 and validation_fraction "

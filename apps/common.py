@@ -66,6 +66,26 @@ def check_positive(**values):
             raise ValueError(f"{name} must be positive. Received: {name}={value}")
 
 
+def check_counts(**values):
+    """Raises ValueError for the first value that is not a positive integer."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+
+
+def check_non_negative(**values):
+    """Raises ValueError for the first value below zero."""
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+
+
+def check_optimizer_impl(optimizer_impl):
+    """`keras` (the built-in optimizers) or `mp` (the package's own, ch2)."""
+    if optimizer_impl not in ("keras", "mp"):
+        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
+
+
 def default_model_dir(app_name, dataset):
     return os.path.join("runs", f"{app_name}-{dataset}")
 

@@ -137,21 +137,17 @@ def run(
     filters = _ints("filters", filters)
     items_per_canvas = _ints("items_per_canvas", items_per_canvas, count=2)
     hparams.update(filters=filters, items_per_canvas=items_per_canvas)
-    for name, value in (
-        ("batch_size", batch_size),
-        ("epochs", epochs),
-        ("log_every", log_every),
-        ("checkpoint_every", checkpoint_every),
-        ("num_train_canvases", num_train_canvases),
-        ("num_test_canvases", num_test_canvases),
-    ):
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-    if train_steps < 0 or eval_every < 0 or canvas_size < 0:
-        raise ValueError(
-            "train_steps, eval_every and canvas_size must be >= 0. "
-            f"Received: {train_steps}, {eval_every}, {canvas_size}"
-        )
+    common.check_counts(
+        batch_size=batch_size,
+        epochs=epochs,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        num_train_canvases=num_train_canvases,
+        num_test_canvases=num_test_canvases,
+    )
+    common.check_non_negative(
+        train_steps=train_steps, eval_every=eval_every, canvas_size=canvas_size
+    )
     unsupported = {
         "augment": augment,
         "log_diagnostics": log_diagnostics,
@@ -162,8 +158,7 @@ def run(
     if unsupported:
         raise ValueError(f"train_fcn does not support {', '.join(unsupported)}; leave them unset")
     common.check_positive(learning_rate=learning_rate)
-    if optimizer_impl not in ("keras", "mp"):
-        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
+    common.check_optimizer_impl(optimizer_impl)
     info = mp.data.info(dataset)
     size = (canvas_size, canvas_size) if canvas_size else canvas.default_canvas_size(dataset)
     factor = 2 ** (len(filters) - 1)

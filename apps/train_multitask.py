@@ -134,23 +134,14 @@ def run(
             raise TypeError(f"run() got an unexpected keyword argument {name!r}")
         if value:
             raise ValueError(f"{APP} does not support {name}. Received: {name}={value}")
-    for name, value in (
-        ("batch_size", batch_size),
-        ("epochs", epochs),
-        ("log_every", log_every),
-        ("checkpoint_every", checkpoint_every),
-    ):
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-    if train_steps < 0 or eval_every < 0:
-        raise ValueError(
-            f"train_steps and eval_every must be >= 0. Received: {train_steps}, {eval_every}"
-        )
+    common.check_counts(
+        batch_size=batch_size, epochs=epochs, log_every=log_every, checkpoint_every=checkpoint_every
+    )
+    common.check_non_negative(train_steps=train_steps, eval_every=eval_every)
     common.check_positive(learning_rate=learning_rate)
     if clip_norm:
         raise ValueError(f"{APP} does not support clip_norm. Received: clip_norm={clip_norm}")
-    if optimizer_impl not in ("keras", "mp"):
-        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
+    common.check_optimizer_impl(optimizer_impl)
     weights = loss_weights if isinstance(loss_weights, dict) else parse_loss_weights(loss_weights)
     tasks = multitask.derived_labels(dataset)
     if set(weights) != set(tasks):
