@@ -26,13 +26,60 @@ common_flags.define_once(
     "Width of the hidden dense layer (classic_cnn).",
     lower_bound=1,
 )
+common_flags.define_once(
+    flags.DEFINE_string,
+    "model_options",
+    "",
+    "Architecture options of --model as name=value pairs, e.g. depth=56 (resnet_cifar), "
+    "depth=22,growth_rate=12 (densenet_small), width=0.5 (vgg_small): the keyword "
+    "arguments of the model's builder in mp.cnn.",
+)
 
 
-MODEL_FLAGS = ("model", "dropout", "dense_units")
+MODEL_FLAGS = ("model", "dropout", "dense_units", "model_options")
 
 
-def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, **hparams):
-    """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py)."""
+def parse_model_options(text):
+    """`"depth=56,width=16"` -> `{"depth": 56, "width": 16}` (ints, floats, booleans, strings).
+
+    Raises:
+      ValueError: for an item that is not `name=value`.
+    """
+    options = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(
+                f"model_options must look like name=value,name=value. Received: {text!r}"
+            )
+        options[name.strip()] = _parse_value(value.strip())
+    return options
+
+
+def _parse_value(value):
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def run(
+    model_dir=None,
+    *,
+    model="classic_cnn",
+    dropout=0.4,
+    dense_units=1024,
+    model_options="",
+    **hparams,
+):
+    """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py).
+
+    `model_options` (a `name=value,...` string or a dict) go to the model's builder.
+    """
     import mp.cnn
 
     if model not in mp.cnn.model_names():
@@ -41,9 +88,17 @@ def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, *
             f"Received: model={model!r}"
         )
     extra = {"dropout": dropout, "dense_units": dense_units} if model == "classic_cnn" else {}
+    options = (
+        dict(model_options)
+        if isinstance(model_options, dict)
+        else parse_model_options(model_options)
+    )
 
     def build(input_shape, num_classes):
-        return mp.cnn.get_model(model, input_shape, num_classes, **extra)
+        try:
+            return mp.cnn.get_model(model, input_shape, num_classes, **extra, **options)
+        except TypeError as error:  # an option the builder does not take
+            raise ValueError(f"model_options do not fit --model={model}: {error}") from None
 
     from mp.cnn.inception import TASKS  # architectures that train with a task of their own
 
@@ -52,9 +107,13 @@ def run(model_dir=None, *, model="classic_cnn", dropout=0.4, dense_units=1024, *
         build_model=build,
         task_class=TASKS.get(model),
         model_dir=model_dir,
-        model_hparams={"model": model, **extra},
+        model_hparams={"model": model, **extra, "model_options": _format_options(options)},
         **hparams,
     )
+
+
+def _format_options(options):
+    return ",".join(f"{name}={value}" for name, value in options.items())
 
 
 def flag_values():

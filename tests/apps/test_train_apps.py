@@ -94,6 +94,38 @@ def test_run_cnn_in_process_on_idx_files(tmp_path, tiny_mnist):
     assert model.output_shape == (None, 10)
 
 
+def test_parse_model_options():
+    assert train_cnn.parse_model_options("depth=56, width=0.5,bottleneck=false,stem=small") == {
+        "depth": 56,
+        "width": 0.5,
+        "bottleneck": False,
+        "stem": "small",
+    }
+    assert train_cnn.parse_model_options("") == {}
+    with pytest.raises(ValueError, match="name=value"):
+        train_cnn.parse_model_options("depth")
+
+
+def test_model_options_reach_the_builder(tmp_path):
+    model_dir = tmp_path / "run"
+    train_cnn.run(
+        str(model_dir),
+        model="resnet_cifar",
+        model_options="depth=8,width=4",
+        batch_size=32,
+        train_steps=2,
+        log_every=1,
+        progress=False,
+    )
+    model = keras.saving.load_model(str(model_dir / "model.keras"))
+    assert model.name == "resnet8_cifar"  # depth 8: one basic block per stage
+    assert model.get_layer("conv1_conv").filters == 4  # the stem has `width` filters
+    assert "--model_options=depth=8,width=4" in (model_dir / "flags.cfg").read_text()
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        train_cnn.run(str(tmp_path / "bad"), model="resnet_cifar", model_options="depth=9")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_run_mlp_in_process_and_flags_cfg_replays(tmp_path):
     model_dir = str(tmp_path / "mlp")
     metrics = train_mlp.run(
@@ -205,7 +237,14 @@ def _truncate(path, keep):
 
 @pytest.mark.parametrize(
     "case",
-    ["unknown_dataset", "missing_data_dir", "negative_batch", "truncated_idx", "unknown_model"],
+    [
+        "unknown_dataset",
+        "missing_data_dir",
+        "negative_batch",
+        "truncated_idx",
+        "unknown_model",
+        "unknown_model_option",
+    ],
 )
 def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
     model_dir = tmp_path / "out"
@@ -215,6 +254,7 @@ def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
         "negative_batch": ["--batch_size=-3"],
         "truncated_idx": ["--dataset=mnist", f"--data_dir={tiny_mnist}"],
         "unknown_model": ["--model=alexnet"],
+        "unknown_model_option": ["--model=resnet_cifar", "--model_options=depth=8,colour=red"],
     }[case]
     if case == "truncated_idx":
         _truncate(tiny_mnist / "train-labels-idx1-ubyte", 300)
@@ -228,6 +268,7 @@ def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
         "negative_batch": "batch_size",
         "truncated_idx": "train-labels-idx1-ubyte",
         "unknown_model": "alexnet",
+        "unknown_model_option": "colour",
     }[case]
     assert expected in lines[0]
     assert not model_dir.exists()
