@@ -135,6 +135,11 @@ class ClassificationTask(Task):
         summed here first and handed on divided by the number of replicas. Without
         clipping only the one-replica norm is reported (it would need that sum).
         """
+        # An embedding's gradient comes as IndexedSlices holding one row per lookup;
+        # rows looked up twice must be summed before a norm is taken, so densify.
+        gradients = [
+            tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients
+        ]
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync
         if self.clip_norm is None:

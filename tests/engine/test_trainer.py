@@ -226,6 +226,28 @@ def test_clip_norm_bounds_the_update(tmp_path):
     assert change == pytest.approx(1e-3, rel=1e-4)  # SGD step = lr * clipped gradient
 
 
+def test_clip_norm_of_an_embedding_counts_repeated_rows_once(tmp_path):
+    # Token 1 is looked up twice: the gradient holds two rows for it, which must be summed
+    # before the norm (the norm of the dense gradient), not counted as separate rows.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(4, 2)])
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(2))
+    tokens = tf.constant([[1, 1, 2]])
+    labels = tf.constant([0])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=model(tokens))
+        )
+    dense = [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+    task = ClassificationTask(model, keras.optimizers.SGD(0.0), clip_norm=100.0)
+    trainer = Trainer(task, tmp_path, train_steps=1, log_every=1, progress=False)
+    result = trainer.fit(tf.data.Dataset.from_tensors((tokens, labels)).repeat())
+    assert result["train"]["charts/grad_norm"] == pytest.approx(
+        float(tf.linalg.global_norm(dense)), rel=1e-5
+    )
+
+
 def test_jit_compile_matches_graph(tmp_path):
     plain = Trainer(_task(), tmp_path / "a", train_steps=20, log_every=10, progress=False)
     plain.fit(_train_data())
