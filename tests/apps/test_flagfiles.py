@@ -10,7 +10,8 @@ from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "*.cfg")))
-# A flagfile's name says which app reads it: cnn_*.cfg and smoke_cnn.cfg -> train_cnn.
+# A flagfile's name says which app reads it, by one of its `_`-separated words:
+# cnn_*.cfg and smoke_cnn.cfg -> train_cnn.
 APP_MODULES = {
     "cnn": "train_cnn",
     "mlp": "train_mlp",
@@ -19,6 +20,7 @@ APP_MODULES = {
     "finetune": "finetune",
     "semisupervised": "train_semisupervised",
     "multitask": "train_multitask",
+    "rl": "train_rl",
 }
 # Importing every app defines every flag, so each flagfile parses in one FlagValues.
 APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}
@@ -26,7 +28,8 @@ COMPARE_FLAGS = {"app", "sweep", "summary_metric", "export"}
 
 
 def _kind(name):
-    kinds = [kind for kind in APPS if kind in name]
+    words = os.path.splitext(name)[0].split("_")  # rl_cliff_sarsa_qlearning.cfg -> rl
+    kinds = [kind for kind in APPS if kind in words]
     assert len(kinds) == 1, f"{name}: name a flagfile after the one app that reads it"
     return kinds[0]
 

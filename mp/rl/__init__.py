@@ -1,0 +1,22 @@
+"""Chapter 6: reinforcement learning.
+
+The bootcamp's tabular methods (ch6.1), on gymnasium's toy-text environments and on small
+MDPs defined in code:
+
+    tabular      MDPs as dense arrays P[s, a, s'], R[s, a] (from `env.unwrapped.P`), make_env
+    dp           policy evaluation (sweeps, linear solve), policy iteration, value iteration
+    montecarlo   first-/every-visit prediction, on-policy control, exploring starts
+    td           TD(0), SARSA, Q-learning, expected SARSA, TD(lambda), SARSA(lambda)
+    policies     greedy, epsilon-greedy, epsilon-soft; step-size and epsilon schedules
+    returns      discounted, n-step and lambda-returns as pure functions
+    evaluation   greedy-policy success rate / mean return; text and PNG value maps
+    registry     the algorithms by name (`mp.rl.get("sarsa")`), as `apps/train_rl.py` uses them
+
+gymnasium and matplotlib are imported by the functions that need them, not here.
+
+Course: ch6 Reinforcement Learning; ch6.1 Bootcamp.
+"""
+
+from mp.rl import dp, evaluation, montecarlo, policies, returns, tabular, td
+from mp.rl.registry import ALGORITHMS, Result, get, names, register
+from mp.rl.tabular import MDP, make_env, mdp_from_env
