@@ -7,6 +7,8 @@ One subpackage per chapter of the course notes:
     mp.cnn         ch3  convolutional networks: operations, VGG, Inception, ResNet,
                         DenseNet, fully convolutional networks, transfer learning
     mp.rnn         ch4  recurrent cells (LSTM, GRU, ...), truncated BPTT, sequence tasks
+    mp.generative  ch5  generative models: autoencoders, VAE (TFP), GAN, classifier-feature FID
+    mp.divergences ch7  KL and Jensen-Shannon divergences
     mp.rl          ch6  reinforcement learning: MDPs, dynamic programming, Monte Carlo, TD
     mp.data             datasets as tf.data (digits embedded, Fashion-MNIST, MNIST)
     mp.engine           the one training loop every chapter plugs into
@@ -39,8 +41,21 @@ from mp import basics  # noqa: E402
 from mp import training  # noqa: E402
 from mp import cnn  # noqa: E402
 from mp import rnn  # noqa: E402
+from mp import divergences  # noqa: E402
+from mp import generative  # noqa: E402
 from mp import rl  # noqa: E402
 from mp import plotting  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["basics", "cnn", "data", "engine", "plotting", "rl", "rnn", "training"]
+__all__ = [
+    "basics",
+    "cnn",
+    "data",
+    "divergences",
+    "engine",
+    "generative",
+    "plotting",
+    "rl",
+    "rnn",
+    "training",
+]

@@ -22,6 +22,8 @@ APP_MODULES = {
     "multitask": "train_multitask",
     "rl": "train_rl",
     "rnn": "train_rnn",
+    "gan": "train_gan",
+    "vae": "train_vae",
 }
 # Importing every app defines every flag, so each flagfile parses in one FlagValues.
 APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}

@@ -1,0 +1,388 @@
+"""Variational autoencoder (Kingma and Welling, "Auto-Encoding Variational Bayes", 2014).
+
+A latent-variable model `p(x) = integral p(x | z) p(z) dz` with
+
+    prior       p(z) = N(0, I)
+    decoder     p(x | z): independent pixels, Bernoulli(logits = g(z)) for
+                binary images; Gaussian or continuous Bernoulli (Loaiza-Ganem and
+                Cunningham, "The continuous Bernoulli", 2019) for grey levels
+    encoder     q(z | x) = N(mu(x), diag(sigma(x)^2)), sigma = softplus(.) + eps
+
+The log-likelihood is intractable, so training maximises the evidence lower
+bound (ELBO), which falls short of `log p(x)` by `KL(q(z|x) || p(z|x)) >= 0`:
+
+    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)) = -(distortion + rate)
+
+`distortion = -E_q[log p(x|z)]` is estimated with one sample; `rate =
+KL(q || p)` is closed form for two Gaussians (`kl_to_standard_normal`):
+
+    KL(N(mu, sigma^2) || N(0, 1)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+
+Gradients flow through the sample by the reparametrisation trick: draw
+`eps ~ N(0, I)` and set `z = mu + sigma * eps`, a differentiable function of
+`mu` and `sigma` with the randomness outside (`reparameterized_sample`).
+
+Evaluation uses the tighter importance-weighted bound (Burda, Grosse and
+Salakhutdinov, "Importance Weighted Autoencoders", 2016) with k samples
+`z_i ~ q(z | x)`:
+
+    IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i | x) <= log p(x)
+
+`IWAE_1` is the ELBO, the bound grows with k and tends to `log p(x)`; its
+negative is the reported test negative log-likelihood in nats. It is computed
+with `logsumexp` and in chunks of samples, so k = 5000 fits in memory.
+
+The same loss (`VAE.elbo_terms`) serves two training loops: the model's own
+`train_step` (so `model.fit` works) and `VAETask` for `mp.engine.Trainer`.
+
+TensorFlow Probability is imported inside functions (`_tfd()`), so `import mp`
+does not load it.
+
+Course: ch5.1 Variational Autoencoders (5.1.1 Data log-likelihood, 5.1.2
+Limitations of VAEs), ch7.2 Reparametrization trick.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from mp.engine.task import Task, _build, global_mean
+from mp.generative.autoencoder import make_decoder, make_encoder
+
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+SCALE_EPSILON = 1e-4  # sigma = softplus(raw) + eps keeps the posterior scale away from 0
+
+
+def _tfd():
+    import tensorflow_probability as tfp
+
+    return tfp.distributions
+
+
+def reparameterized_sample(loc, scale, eps):
+    """`z = mu + sigma * eps` (ch7.2): a sample of N(mu, sigma^2) that is differentiable in both."""
+    return loc + scale * eps
+
+
+def kl_to_standard_normal(loc, scale):
+    """`KL(N(loc, diag(scale^2)) || N(0, I))`, summed over the last axis (nats).
+
+    1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2).
+    """
+    return 0.5 * tf.reduce_sum(loc**2 + scale**2 - 1.0 - 2.0 * tf.math.log(scale), axis=-1)
+
+
+def importance_weighted_bound(x, posterior, prior, decode, k, *, chunk_size=100, seed=None):
+    """`log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)`, `z_i ~ q(z | x)`, per example.
+
+    Args:
+      x: a batch of data `[B, ...]`.
+      posterior: `q(z | x)`, a distribution with batch shape `[B]` and event `[d]`
+        (e.g. `tfd.MultivariateNormalDiag`); it needs `loc` and `stddev()`.
+      prior: `p(z)`, event shape `[d]`.
+      decode: `z [N, d] -> p(x | z)`, a distribution with batch shape `[N]` whose
+        event is one example.
+      k: number of importance samples.
+      chunk_size: samples drawn at once; memory grows with `chunk_size * B`.
+      seed: an int (or int tensor) for reproducible samples, drawn statelessly with
+        the seed `(seed, first sample index of the chunk)`; `None` draws fresh ones.
+
+    Returns:
+      A float tensor `[B]`: the bound in nats for each example.
+    """
+    if not isinstance(k, int) or k <= 0:
+        raise ValueError(f"k must be a positive integer. Received: k={k}")
+    if not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ValueError(
+            f"chunk_size must be a positive integer. Received: chunk_size={chunk_size}"
+        )
+    loc, scale = posterior.loc, posterior.stddev()
+    batch = tf.shape(loc)[0]
+    chunk_sums = []  # logsumexp of the log-weights of each chunk, [B] each
+    for start in range(0, k, chunk_size):
+        n = min(chunk_size, k - start)
+        shape = tf.concat([[n], tf.shape(loc)], axis=0)
+        if seed is None:
+            eps = tf.random.normal(shape, dtype=loc.dtype)
+        else:
+            eps = tf.random.stateless_normal(shape, seed=[seed, start], dtype=loc.dtype)
+        z = reparameterized_sample(loc, scale, eps)  # [n, B, d]
+        flat_z = tf.reshape(z, [n * batch, -1])
+        flat_x = tf.reshape(
+            tf.repeat(x[tf.newaxis], n, axis=0), tf.concat([[n * batch], tf.shape(x)[1:]], 0)
+        )
+        log_likelihood = tf.reshape(decode(flat_z).log_prob(flat_x), [n, batch])
+        # log w = log p(x | z) + log p(z) - log q(z | x), the log of p(x, z) / q(z | x).
+        log_weights = log_likelihood + prior.log_prob(z) - posterior.log_prob(z)  # [n, B]
+        chunk_sums.append(tf.reduce_logsumexp(log_weights, axis=0))
+    # logsumexp is associative: the logsumexp of the chunks' logsumexps is the one over all k
+    # log-weights. Subtracting log k turns the sum into the mean inside the log.
+    return tf.reduce_logsumexp(tf.stack(chunk_sums), axis=0) - math.log(k)
+
+
+@keras.saving.register_keras_serializable(package="mp")
+class VAE(keras.Model):
+    """A VAE with a Gaussian encoder and a factorised pixel decoder; see the module docstring.
+
+    Calling the model (`vae(x)`) returns a deterministic reconstruction, the
+    decoder's mean at the posterior mean, `E[x | z = mu(x)]`. Training uses
+    `elbo_terms`, which samples.
+
+    Args:
+      encoder: a `keras.Model` `x -> [B, 2 * latent_dim]` (location, raw scale).
+      decoder: a `keras.Model` `z -> [B, H, W, C]` of logits (`bernoulli`,
+        `continuous_bernoulli`) or `[B, H, W, 2C]` (`gaussian`: location, raw scale).
+      latent_dim: size of `z`.
+      likelihood: one of `LIKELIHOODS`.
+      seed: seed of the sampling noise (`keras.random.SeedGenerator`).
+    """
+
+    def __init__(self, encoder, decoder, latent_dim, likelihood="bernoulli", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"likelihood must be one of {', '.join(LIKELIHOODS)}. "
+                f"Received: likelihood={likelihood!r}"
+            )
+        if not isinstance(latent_dim, int) or latent_dim <= 0:
+            raise ValueError(
+                f"latent_dim must be a positive integer. Received: latent_dim={latent_dim}"
+            )
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.rate_tracker = keras.metrics.Mean(name="rate")
+        self.distortion_tracker = keras.metrics.Mean(name="distortion")
+
+    # --- the distributions ---------------------------------------------
+
+    def posterior_params(self, x, training=False):
+        """`(mu, sigma)` of `q(z | x)`, with `sigma = softplus(raw) + eps`."""
+        outputs = self.encoder(x, training=training)
+        loc, raw_scale = outputs[..., : self.latent_dim], outputs[..., self.latent_dim :]
+        return loc, tf.nn.softplus(raw_scale) + SCALE_EPSILON
+
+    def posterior(self, x, training=False):
+        """`q(z | x) = N(mu(x), diag(sigma(x)^2))` as a `tfd.MultivariateNormalDiag`."""
+        loc, scale = self.posterior_params(x, training)
+        return _tfd().MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+    def prior(self, dtype=tf.float32):
+        """`p(z) = N(0, I)`."""
+        zeros = tf.zeros([self.latent_dim], dtype)
+        return _tfd().MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
+
+    def likelihood_distribution(self, z, training=False):
+        """`p(x | z)`: independent pixels, one distribution per example (event `[H, W, C]`)."""
+        tfd = _tfd()
+        outputs = self.decoder(z, training=training)
+        if self.likelihood == "bernoulli":
+            pixels = tfd.Bernoulli(logits=outputs, dtype=outputs.dtype)
+        elif self.likelihood == "continuous_bernoulli":
+            pixels = tfd.ContinuousBernoulli(logits=outputs)
+        else:
+            loc, raw_scale = tf.split(outputs, 2, axis=-1)
+            pixels = tfd.Normal(loc=loc, scale=tf.nn.softplus(raw_scale) + SCALE_EPSILON)
+        return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
+
+    def decode_mean(self, z):
+        """The decoder's mean `E[x | z]` (the picture usually shown as a "sample")."""
+        return self.likelihood_distribution(z).mean()
+
+    def call(self, x, training=False):
+        loc, _ = self.posterior_params(x, training)
+        return self.likelihood_distribution(loc, training).mean()
+
+    # --- the loss ---------------------------------------------------------
+
+    def elbo_terms(self, x, training=True):
+        """Per-example `rate`, `distortion` and `elbo = -(rate + distortion)`, in nats.
+
+        One reparametrised sample `z = mu + sigma * eps` estimates the distortion
+        `-E_q[log p(x | z)]`; the rate `KL(q(z|x) || N(0, I))` is closed form.
+        """
+        loc, scale = self.posterior_params(x, training)
+        eps = keras.random.normal(tf.shape(loc), dtype=loc.dtype, seed=self.seed_generator)
+        z = reparameterized_sample(loc, scale, eps)
+        distortion = -self.likelihood_distribution(z, training).log_prob(x)
+        rate = kl_to_standard_normal(loc, scale)
+        return {"rate": rate, "distortion": distortion, "elbo": -(rate + distortion)}
+
+    def iwae_bound(self, x, k, *, chunk_size=None, seed=None):
+        """The importance-weighted bound with `k` samples per example, `[B]` (nats).
+
+        `chunk_size` defaults to about 4096 decoded images per chunk.
+        """
+        x = tf.convert_to_tensor(x)
+        chunk_size = chunk_size or max(1, min(k, 4096 // (x.shape[0] or 8)))
+        return importance_weighted_bound(
+            x,
+            self.posterior(x),
+            self.prior(x.dtype),
+            self.likelihood_distribution,
+            k,
+            chunk_size=chunk_size,
+            seed=seed,
+        )
+
+    def sample(self, num_samples, *, seed=None, mean=False):
+        """Images from the model: `z ~ p(z)`, then `x ~ p(x | z)` (or its mean if `mean`).
+
+        Stateless draws: the same `seed` gives the same `z` (so the means and the
+        samples of one seed belong together) and the same pixels.
+        """
+        z = tf.random.stateless_normal([num_samples, self.latent_dim], seed=[seed or 0, 1])
+        pixels = self.likelihood_distribution(z)
+        return pixels.mean() if mean else tf.cast(pixels.sample(seed=(seed or 0, 2)), tf.float32)
+
+    # --- model.fit -----------------------------------------------------------
+
+    @property
+    def metrics(self):
+        return [self.elbo_tracker, self.rate_tracker, self.distortion_tracker]
+
+    def _track(self, terms):
+        self.elbo_tracker.update_state(terms["elbo"])
+        self.rate_tracker.update_state(terms["rate"])
+        self.distortion_tracker.update_state(terms["distortion"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        with tf.GradientTape() as tape:
+            terms = self.elbo_terms(x, training=True)
+            loss = -tf.reduce_mean(terms["elbo"])
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._track(terms)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self._track(self.elbo_terms(x, training=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            encoder=keras.saving.serialize_keras_object(self.encoder),
+            decoder=keras.saving.serialize_keras_object(self.decoder),
+            latent_dim=self.latent_dim,
+            likelihood=self.likelihood,
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def make_vae(
+    input_shape,
+    latent_dim,
+    *,
+    kind="dense",
+    likelihood="bernoulli",
+    hidden_units=(256,),
+    filters=(32, 64),
+    activation="relu",
+    seed=None,
+):
+    """A `VAE` with the encoder and decoder of `mp.generative.autoencoder`.
+
+    Args:
+      input_shape: `(height, width, channels)`.
+      latent_dim: size of `z`.
+      kind: `dense` or `conv` (see `make_encoder`).
+      likelihood: one of `LIKELIHOODS`.
+      hidden_units, filters, activation: see `make_encoder`.
+      seed: seed of the sampling noise.
+
+    Returns:
+      A built `VAE` named `<kind>_vae`.
+    """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"likelihood must be one of {', '.join(LIKELIHOODS)}. Received: likelihood={likelihood!r}"
+        )
+    if not isinstance(latent_dim, int) or latent_dim <= 0:
+        raise ValueError(
+            f"latent_dim must be a positive integer. Received: latent_dim={latent_dim}"
+        )
+    options = dict(kind=kind, hidden_units=hidden_units, filters=filters, activation=activation)
+    channels = input_shape[-1] * (2 if likelihood == "gaussian" else 1)
+    encoder = make_encoder(input_shape, 2 * latent_dim, **options)
+    decoder = make_decoder(latent_dim, input_shape, output_channels=channels, **options)
+    model = VAE(encoder, decoder, latent_dim, likelihood, seed=seed, name=f"{kind}_vae")
+    model(tf.zeros([1, *input_shape]))
+    return model
+
+
+class VAETask(Task):
+    """Trains a `VAE` in `mp.engine.Trainer`: minimise `-ELBO` with one optimizer.
+
+    A batch is `(images, labels)` or images alone; labels are ignored.
+    Train outputs: `loss/total` (= -ELBO), `metrics/elbo`, `metrics/rate`,
+    `metrics/distortion`; eval sums: `loss`, `elbo`, `rate`, `distortion`, `count`.
+
+    Args:
+      model: a `VAE` or a function returning one.
+      optimizer: a Keras optimizer or a function returning one.
+      clip_norm: clip the gradient to this global norm (one replica); `None` off.
+    """
+
+    def __init__(self, model, optimizer, *, clip_norm=None):
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive. Received: clip_norm={clip_norm}")
+        self._model_factory = model
+        self._optimizer_factory = optimizer
+        self.clip_norm = clip_norm
+        self.model = None
+        self.optimizer = None
+
+    def build(self):
+        self.model = _build(self._model_factory)
+        self.optimizer = _build(self._optimizer_factory)
+        self.optimizer.build(self.model.trainable_variables)
+
+    def checkpoint_items(self):
+        return {"model": self.model, "optimizer": self.optimizer}
+
+    @staticmethod
+    def _images(batch):
+        return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+    def train_step(self, batch):
+        x = self._images(batch)
+        with tf.GradientTape() as tape:
+            terms = self.model.elbo_terms(x, training=True)
+            loss = global_mean(-terms["elbo"])
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        if self.clip_norm is not None:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return {
+            "loss/total": loss,
+            "metrics/elbo": global_mean(terms["elbo"]),
+            "metrics/rate": global_mean(terms["rate"]),
+            "metrics/distortion": global_mean(terms["distortion"]),
+        }
+
+    def eval_step(self, batch):
+        terms = self.model.elbo_terms(self._images(batch), training=False)
+        sums = {name: tf.reduce_sum(value) for name, value in terms.items()}
+        return sums | {
+            "loss": -sums["elbo"],
+            "count": tf.cast(tf.shape(terms["elbo"])[0], tf.float32),
+        }
+
+    def export(self, path):
+        self.model.save(path)

@@ -1,0 +1,150 @@
+"""The app contract (CONVENTIONS section 4) of train_vae.
+
+In-process `run(...)` on a tiny budget (the saved model reproduces the reported
+bound), one subprocess run with flags/smoke_vae.cfg, and bad input that exits 2
+before writing anything.
+"""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mp.data
+from apps import train_vae
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARTIFACTS = (
+    "flags.cfg",
+    "ckpt",
+    "train",
+    "eval",
+    "model.keras",
+    "reconstructions.png",
+    "samples_mean.png",
+    "samples.png",
+    "latent.png",
+    "learning_curves.png",
+    "history.json",
+    "metrics.json",
+)
+TINY = dict(
+    dataset="digits",
+    hidden_units=["8"],
+    filters=["2", "4"],
+    batch_size=32,
+    train_steps=10,
+    log_every=5,
+    eval_every=5,
+    iwae_k=30,
+    iwae_examples=12,
+    fid=False,
+    seed=3,
+    progress=False,
+)
+
+
+def _app(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "apps.train_vae", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _check_artifacts(model_dir, metrics):
+    for name in ARTIFACTS:
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(metrics))
+    for key in ("elbo", "rate", "distortion", "nll_nats", "iwae_k", "global_step", "wall_seconds"):
+        assert key in metrics
+
+
+def test_run_in_process_and_the_saved_model_reproduces_the_bound(tmp_path):
+    model_dir = str(tmp_path / "run")
+    metrics = train_vae.run(model_dir, model="conv", latent_dim=3, **TINY)
+    _check_artifacts(model_dir, metrics)
+    assert metrics["global_step"] == 10 and metrics["iwae_k"] == 30
+    assert metrics["elbo"] == pytest.approx(-(metrics["rate"] + metrics["distortion"]), rel=1e-5)
+    # The bound is computed with stateless seeds: the saved model, on the same binarised
+    # test images, gives the same number.
+    model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
+    images, _ = mp.data.load_numpy("digits", "test")
+    x = train_vae.evaluation_images(images, "dynamic")[:12]
+    bounds = train_vae.iwae_bounds(model, x, 30, seed=3)
+    assert metrics["nll_nats"] == pytest.approx(-bounds.mean(), rel=1e-5)
+    assert "--model=conv" in (tmp_path / "run" / "flags.cfg").read_text()
+    # Resuming in the same directory continues from the saved step.
+    again = train_vae.run(model_dir, model="conv", latent_dim=3, **(TINY | {"train_steps": 15}))
+    assert again["resumed_from_step"] == 10 and again["global_step"] == 15
+
+
+def test_dynamic_binarisation_is_seeded_and_has_the_grey_level_as_mean():
+    grey = tf.fill([200, 8, 8, 1], 0.3)
+    a = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
+    b = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
+    c = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(6, tf.int64))
+    np.testing.assert_array_equal(a, b)  # same (seed, step): same bits (resumption)
+    assert not np.array_equal(a, c)  # the next step draws new bits
+    assert set(np.unique(a.numpy())) == {0.0, 1.0}
+    # 12,800 Bernoulli(0.3) pixels: standard error sqrt(0.3*0.7/12800) = 0.004.
+    assert abs(float(tf.reduce_mean(a)) - 0.3) < 0.02
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"model": "mlp"}, "model must be one of"),
+        ({"likelihood": "poisson"}, "likelihood must be one of"),
+        ({"filters": ["4"]}, "filters must be 2 integers"),
+        ({"hidden_units": ["8", "x"]}, "hidden_units must be integers"),
+        ({"latent_dim": 0}, "latent_dim must be a positive integer"),
+        ({"iwae_k": 0}, "iwae_k must be a positive integer"),
+        ({"likelihood": "gaussian"}, "binarize=none"),
+        ({"augment": True}, "does not support augment"),
+        ({"batch_size": 5000}, "exceeds"),
+    ],
+)
+def test_bad_input_writes_nothing(tmp_path, kwargs, match):
+    model_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=match):
+        train_vae.run(str(model_dir), **(TINY | kwargs))
+    assert not model_dir.exists()
+
+
+def test_flag_values_are_the_arguments_of_run():
+    from apps import common_flags
+
+    accepted = set(inspect.signature(train_vae.run).parameters) - {"progress"}
+    assert set(train_vae.MODEL_FLAGS) | set(common_flags.COMMON) == accepted
+    assert all(name in train_vae.FLAGS for name in accepted)
+
+
+def test_smoke_flagfile_subprocess(tmp_path):
+    model_dir = tmp_path / "smoke"
+    out = _app("--flagfile=flags/smoke_vae.cfg", f"--model_dir={model_dir}")
+    assert out.returncode == 0, out.stderr
+    assert "test ELBO" in out.stdout and str(model_dir) in out.stdout
+    assert "step 20/20" in out.stdout  # plain progress lines when not a TTY
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    _check_artifacts(str(model_dir), metrics)
+    assert metrics["iwae_k"] == 20 and "fid_classifier" not in metrics
+    assert out.stderr.strip() == "", out.stderr
+
+
+def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+    model_dir = tmp_path / "bad"
+    out = _app("--model=mlp", f"--model_dir={model_dir}")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "model" in lines[0]
+    assert not model_dir.exists()
