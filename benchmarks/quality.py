@@ -1,0 +1,114 @@
+"""Tables of the documented quality runs, read from their `metrics.json` files.
+
+    python -m benchmarks.quality [--runs=runs]
+
+Each documented run is a flagfile (`flags/*.cfg`) whose `--model_dir` is under
+`runs/`; this script collects what those runs wrote and prints the Markdown tables
+that `benchmarks/RESULTS.md` shows (missing runs are listed as such, never guessed).
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+flags.DEFINE_string("runs", "runs", "Directory holding the runs' model_dirs.")
+FLAGS = flags.FLAGS
+
+CNN_RUNS = (  # (family, model_dir, flagfile)
+    ("classic CNN", "cnn_fashion_mnist", "cnn_fashion_mnist.cfg"),
+    ("VGG (vgg_small)", "cnn_vgg_fashion_mnist", "cnn_vgg_fashion_mnist.cfg"),
+    (
+        "Inception (inception_small)",
+        "cnn_inception_fashion_mnist",
+        "cnn_inception_fashion_mnist.cfg",
+    ),
+    ("ResNet (ResNet-20)", "cnn_resnet_cifar_fashion_mnist", "cnn_resnet_cifar_fashion_mnist.cfg"),
+    ("DenseNet (DenseNet-BC-40)", "cnn_densenet_fashion_mnist", "cnn_densenet_fashion_mnist.cfg"),
+)
+CELLS = ("rnn", "lstm", "peephole", "coupled", "gru", "clockwork")
+ADDING_LENGTHS = (50, 100, 200)
+
+
+def _metrics(name):
+    path = os.path.join(FLAGS.runs, name, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _minutes(metrics):
+    return f"{metrics['wall_seconds'] / 60:.1f} min"
+
+
+def cnn_table():
+    lines = [
+        "| family | flagfile | parameters | epochs | test accuracy | top-5 | wall time |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for family, name, flagfile in CNN_RUNS:
+        m = _metrics(name)
+        if m is None:
+            lines.append(f"| {family} | `flags/{flagfile}` | | | not run | | |")
+            continue
+        lines.append(
+            f"| {family} | `flags/{flagfile}` | {m['num_parameters']:,} | {m['epochs']:g} | "
+            f"**{m['test_accuracy']:.4f}** | {m['test_top5']:.4f} | {_minutes(m)} |"
+        )
+    return "\n".join(lines)
+
+
+def adding_table():
+    header = " | ".join(f"T = {t}" for t in ADDING_LENGTHS)
+    lines = [f"| cell | {header} |", "|---|" + "---:|" * len(ADDING_LENGTHS)]
+    for cell in CELLS:
+        cells = []
+        for length in ADDING_LENGTHS:
+            m = _metrics(f"rnn_adding_{cell}_T{length}")
+            cells.append(
+                "not run"
+                if m is None
+                else f"{m['test_mse']:.4f} (baseline {m['baseline_mse']:.3f}, {_minutes(m)})"
+            )
+        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sequential_table():
+    lines = ["| cell | parameters | test accuracy | wall time |", "|---|---:|---:|---:|"]
+    for cell in CELLS:
+        m = _metrics(f"rnn_seq_fashion_mnist_{cell}")
+        if m is None:
+            lines.append(f"| {cell} | | not run | |")
+        else:
+            lines.append(
+                f"| {cell} | {m['num_parameters']:,} | {m['test_accuracy']:.4f} | {_minutes(m)} |"
+            )
+    return "\n".join(lines)
+
+
+def charlm_table():
+    m = _metrics("rnn_char_lm_lstm")
+    if m is None:
+        return "char LM: not run"
+    return (
+        "| model | steps | bits per character (held-out) | wall time |\n|---|---:|---:|---:|\n"
+        f"| {m.get('model', 'lstm')} | {m['global_step']:,} | {m['bits_per_char']:.3f} | "
+        f"{_minutes(m)} |"
+    )
+
+
+def main(argv):
+    del argv
+    for title, table in (
+        ("Fashion-MNIST, one run per CNN family", cnn_table),
+        ("Adding problem, test MSE per cell", adding_table),
+        ("Fashion-MNIST row by row, per cell", sequential_table),
+        ("Character language model", charlm_table),
+    ):
+        print(f"### {title}\n\n{table()}\n")
+
+
+if __name__ == "__main__":
+    app.run(main)
