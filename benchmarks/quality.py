@@ -69,7 +69,7 @@ def adding_table():
             cells.append(
                 "not run"
                 if m is None
-                else f"{m['test_mse']:.4f} (baseline {m['baseline_mse']:.3f}, {_minutes(m)})"
+                else f"{m['test_mse']:.3g} (baseline {m['baseline_mse']:.3f}, {_minutes(m)})"
             )
         lines.append(f"| {cell} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -91,11 +91,15 @@ def sequential_table():
 def charlm_table():
     m = _metrics("rnn_char_lm_lstm")
     if m is None:
-        return "char LM: not run"
+        return "char LM (`flags/rnn_char_lm.cfg`): not run"
     return (
-        "| model | steps | bits per character (held-out) | wall time |\n|---|---:|---:|---:|\n"
-        f"| {m.get('model', 'lstm')} | {m['global_step']:,} | {m['bits_per_char']:.3f} | "
-        f"{_minutes(m)} |"
+        "| model | text | steps (epochs) | bits per character, held-out | uniform | wall time |\n"
+        "|---|---|---:|---:|---:|---:|\n"
+        f"| {m['cell']} x {m['num_layers']}, {m['units']} units, {m['num_parameters']:,} "
+        f"parameters, TBPTT {m['tbptt_steps']} | {m['text_source']}, {m['text_chars']:,} "
+        f"characters | {m['global_step']:,} ({m['epochs']:.1f}) | **{m['bits_per_char']:.3f}** | "
+        f"{m['uniform_bits_per_char']:.2f} | {_minutes(m)} |\n\n"
+        f"Sample at temperature {m['sample_temperature']}:\n\n```\n{m['sample']}\n```"
     )
 
 
