@@ -103,6 +103,52 @@ def charlm_table():
     )
 
 
+def vae_table():
+    lines = [
+        "| run | test NLL bound (nats) | k | test ELBO (rate / distortion) | FID: decoder means / "
+        "samples / real floor | wall time |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for model in ("dense", "conv"):
+        for dataset in ("digits", "fashion_mnist"):
+            name = f"vae_{model}_{dataset}"
+            m = _metrics(name)
+            if m is None:
+                lines.append(f"| `flags/{name}.cfg` | not run | | | | |")
+                continue
+            fid = (
+                f"{m['fid_classifier']:.2f} / {m['fid_classifier_true_samples']:.2f} / "
+                f"{m['fid_real_floor']:.2f}"
+                if m.get("fid_classifier") is not None
+                else "not computed"
+            )
+            lines.append(
+                f"| `flags/{name}.cfg` | **{m['nll_nats']:.2f}** | {m['iwae_k']} "
+                f"({m['iwae_examples']} images) | {m['elbo']:.2f} ({m['rate']:.2f} / "
+                f"{m['distortion']:.2f}) | {fid} | {_minutes(m)} |"
+            )
+    return "\n".join(lines)
+
+
+def gan_table():
+    lines = ["| run | result | wall time |", "|---|---|---:|"]
+    for name in ("gan_ring", "gan_dcgan_digits", "gan_dcgan_fashion_mnist"):
+        m = _metrics(name)
+        if m is None:
+            lines.append(f"| `flags/{name}.cfg` | not run | |")
+        elif "modes_covered" in m:
+            lines.append(
+                f"| `flags/{name}.cfg` | {m['modes_covered']}/{m['num_modes']} modes covered, "
+                f"high-quality fraction {m['high_quality_fraction']:.3f} | {_minutes(m)} |"
+            )
+        else:
+            lines.append(
+                f"| `flags/{name}.cfg` | FID {m['fid_classifier']:.2f} (real floor "
+                f"{m['fid_real']:.2f}, {m['fid_num_samples']} images) | {_minutes(m)} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv):
     del argv
     for title, table in (
@@ -110,6 +156,8 @@ def main(argv):
         ("Adding problem, test MSE per cell", adding_table),
         ("Fashion-MNIST row by row, per cell", sequential_table),
         ("Character language model", charlm_table),
+        ("VAE on dynamically binarised images", vae_table),
+        ("GAN", gan_table),
     ):
         print(f"### {title}\n\n{table()}\n")
 
