@@ -248,10 +248,7 @@ class SegmentationTask(ClassificationTask):
             loss = data_loss
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
-        variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        gradients, grad_norm = self._clip(gradients)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        grad_norm = self._minimize(tape, loss)
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         correct = tf.cast(
             tf.equal(tf.argmax(logits, axis=-1, output_type=labels.dtype), labels), tf.float32

@@ -428,10 +428,7 @@ class InceptionTask(ClassificationTask):
         images, labels = batch
         with tf.GradientTape() as tape:
             loss, parts, logits = self.compute_losses(images, labels, training=True)
-        variables = self._trained().trainable_variables
-        gradients = tape.gradient(loss, variables)
-        gradients, grad_norm = self._clip(gradients)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        grad_norm = self._minimize(tape, loss, self._trained().trainable_variables)
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         outputs = {
             "loss/total": loss,

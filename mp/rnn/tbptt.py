@@ -47,7 +47,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import Task, _build, global_mean
+from mp.engine.task import SingleModelTask, _build, global_mean
 
 # --- measuring vanishing gradients --------------------------------------------
 
@@ -249,7 +249,7 @@ def segment_dataset(ids, *, batch_size, segment_length):
     return dataset
 
 
-class TBPTTTask(Task):
+class TBPTTTask(SingleModelTask):
     """Truncated BPTT (k1 = k2 = segment length) for a stateful sequence model.
 
     The model must expose its recurrent state like `mp.rnn.charlm.LanguageModel`:
@@ -293,29 +293,23 @@ class TBPTTTask(Task):
     def __init__(self, model, optimizer, *, batch_size, clip_norm=None, eval_segments=None):
         if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer. Received: {batch_size}")
-        if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive. Received: clip_norm={clip_norm}")
+        super().__init__(model, optimizer, clip_norm=clip_norm)
         if eval_segments is not None and not (
             isinstance(eval_segments, (int, np.integer)) and eval_segments > 0
         ):
             raise ValueError(
                 f"eval_segments must be a positive integer. Received: eval_segments={eval_segments}"
             )
-        self._model_factory = model
-        self._optimizer_factory = optimizer
         self.batch_size = int(batch_size)
-        self.clip_norm = clip_norm
         self.eval_segments = eval_segments
-        self.model = None
-        self.optimizer = None
         self.state = None  # tf.Module holding the carried states (train and eval)
 
     def build(self):
         if tf.distribute.get_strategy().num_replicas_in_sync != 1:
             raise ValueError("TBPTTTask carries one RNN state and supports one replica only")
         self.model = _build(self._model_factory)
-        self.optimizer = _build(self._optimizer_factory)
         self.model(tf.zeros([self.batch_size, 1], tf.int32))  # creates the weights
+        self.optimizer = _build(self._optimizer_factory)
         self.optimizer.build(self.model.trainable_variables)
         zeros = self.model.get_initial_state(self.batch_size)
         self.state = tf.Module(name="rnn_state")
@@ -350,16 +344,10 @@ class TBPTTTask(Task):
                 labels=targets, logits=logits
             )
             loss = global_mean(tf.reshape(cross_entropy, [-1]))  # mean over B * k
-        variables = self.model.trainable_variables
-        # The embedding's gradient comes as IndexedSlices with one row per occurrence of a
-        # character; made dense (small for a character vocabulary), repeated rows are summed,
-        # so the norm below is the norm of the true gradient.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-        grad_norm = tf.linalg.global_norm(gradients)
-        if self.clip_norm is not None:
-            # g <- g * clip_norm / max(||g||, clip_norm), ||g|| over all variables together.
-            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=grad_norm)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        # Clipping (if set): g <- g * clip_norm / max(||g||, clip_norm), ||g|| over all
+        # variables together; the embedding's sparse gradient is made dense first, so
+        # characters seen twice in the segment count once with their summed rows.
+        grad_norm = self._minimize(tape, loss)
         for variable, value in zip(self.state.train, final_state):
             variable.assign(value)  # the next segment starts where this one ended
         return {
@@ -396,6 +384,3 @@ class TBPTTTask(Task):
             "bits_per_char": total / math.log(2.0),
             "count": tf.cast(tf.size(targets), tf.float32),
         }
-
-    def export(self, path):
-        self.model.save(path)
