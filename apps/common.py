@@ -86,6 +86,16 @@ def check_optimizer_impl(optimizer_impl):
         raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
 
 
+def check_unsupported(app_name, **values):
+    """Raises ValueError naming every shared flag set that `app_name` does not use.
+
+    A value counts as set when it is truthy (pass `False` for a default left alone).
+    """
+    given = [f"{name}={value}" for name, value in values.items() if value]
+    if given:
+        raise ValueError(f"{app_name} does not support {', '.join(given)}; leave them unset")
+
+
 def default_model_dir(app_name, dataset):
     return os.path.join("runs", f"{app_name}-{dataset}")
 

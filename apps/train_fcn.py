@@ -148,15 +148,13 @@ def run(
     common.check_non_negative(
         train_steps=train_steps, eval_every=eval_every, canvas_size=canvas_size
     )
-    unsupported = {
-        "augment": augment,
-        "log_diagnostics": log_diagnostics,
-        "validation_fraction": validation_fraction,
-        "early_stopping_patience": early_stopping_patience,
-    }
-    unsupported = [f"{k}={v}" for k, v in unsupported.items() if v]
-    if unsupported:
-        raise ValueError(f"train_fcn does not support {', '.join(unsupported)}; leave them unset")
+    common.check_unsupported(
+        "train_fcn",
+        augment=augment,
+        log_diagnostics=log_diagnostics,
+        validation_fraction=validation_fraction,
+        early_stopping_patience=early_stopping_patience,
+    )
     common.check_positive(learning_rate=learning_rate)
     common.check_optimizer_impl(optimizer_impl)
     info = mp.data.info(dataset)

@@ -229,19 +229,17 @@ def run(
     common.check_positive(learning_rate=learning_rate, ring_radius=ring_radius, ring_std=ring_std)
     if not 0 <= beta_1 < 1:
         raise ValueError(f"beta_1 must be in [0, 1). Received: beta_1={beta_1}")
-    unsupported = {
-        "augment": augment,
-        "log_diagnostics": log_diagnostics,
-        "validation_fraction": validation_fraction,
-        "early_stopping_patience": early_stopping_patience,
-        "clip_norm": clip_norm,
-        "warmup_steps": warmup_steps,
-        "lr_schedule": lr_schedule != "constant" and lr_schedule,
-        "optimizer_impl": optimizer_impl != "keras" and optimizer_impl,
-    }
-    unsupported = [f"{k}={v}" for k, v in unsupported.items() if v]
-    if unsupported:
-        raise ValueError(f"train_gan does not support {', '.join(unsupported)}; leave them unset")
+    common.check_unsupported(
+        "train_gan",
+        augment=augment,
+        log_diagnostics=log_diagnostics,
+        validation_fraction=validation_fraction,
+        early_stopping_patience=early_stopping_patience,
+        clip_norm=clip_norm,
+        warmup_steps=warmup_steps,
+        lr_schedule=lr_schedule != "constant" and lr_schedule,
+        optimizer_impl=optimizer_impl != "keras" and optimizer_impl,
+    )
     if data == "ring":
         if model != "mlp":
             raise ValueError(f"data=ring needs model=mlp (points, not images). Received: {model}")

@@ -214,15 +214,13 @@ def run(
     )
     common.check_positive(learning_rate=learning_rate, temperature=temperature)
     common.check_optimizer_impl(optimizer_impl)
-    unsupported = {
-        "augment": augment,
-        "log_diagnostics": log_diagnostics,
-        "validation_fraction": validation_fraction,
-        "early_stopping_patience": early_stopping_patience,
-    }
-    unsupported = [f"{k}={v}" for k, v in unsupported.items() if v]
-    if unsupported:
-        raise ValueError(f"train_rnn does not support {', '.join(unsupported)}; leave them unset")
+    common.check_unsupported(
+        "train_rnn",
+        augment=augment,
+        log_diagnostics=log_diagnostics,
+        validation_fraction=validation_fraction,
+        early_stopping_patience=early_stopping_patience,
+    )
     if text_file is not None and task != "charlm":
         raise ValueError(f"text_file is for task=charlm only. Received: task={task!r}")
 

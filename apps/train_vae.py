@@ -233,11 +233,7 @@ def run(
             "likelihood=gaussian on binarised pixels drives the decoder's scale to zero and "
             "the likelihood to infinity; use --binarize=none with it"
         )
-    unsupported = [
-        f"{k}={v}" for k, v in {"augment": augment, "log_diagnostics": log_diagnostics}.items() if v
-    ]
-    if unsupported:
-        raise ValueError(f"train_vae does not support {', '.join(unsupported)}; leave them unset")
+    common.check_unsupported("train_vae", augment=augment, log_diagnostics=log_diagnostics)
     if early_stopping_patience and not (eval_every and validation_fraction):
         raise ValueError(
             "early_stopping_patience needs eval_every > 0 and validation_fraction > 0: early "
