@@ -20,7 +20,7 @@ counter and the noise generator), `train/` and `eval/` summaries,
 of images from fixed latent codes, or the ring's samples over its modes),
 `learning_curves.png` (losses of D and G, D(x) and D(G(z))), `model.keras`
 (the generator), `discriminator.keras`, `history.json` and, last,
-`metrics.json` with `fid_classifier` and the real-data floor `fid_real`
+`metrics.json` with `fid_classifier` and the real-data floor `fid_real_floor`
 (images) or `modes_covered` and `high_quality_fraction` (ring).
 
 Course: ch5.2 Generative Adversarial Networks.
@@ -77,10 +77,11 @@ common_flags.define_once(
 )
 common_flags.define_once(
     flags.DEFINE_integer,
-    "num_fid_samples",
+    "fid_samples",
     5000,
-    "images: samples scored by the FID (at most the classifier's held-out images, which "
-    "give the floor with as many).",
+    "Samples scored by the FID (at most the classifier's held-out images, which give the "
+    "floor with as many).",
+    lower_bound=2,
 )
 common_flags.define_once(
     flags.DEFINE_string,
@@ -103,7 +104,7 @@ MODEL_FLAGS = (
     "beta_1",
     "hidden_units",
     "dcgan_filters",
-    "num_fid_samples",
+    "fid_samples",
     "fid_cache_dir",
     "num_modes",
     "ring_radius",
@@ -139,7 +140,7 @@ def run(
     beta_1=0.5,
     hidden_units=(256, 256),
     dcgan_filters=64,
-    num_fid_samples=5000,
+    fid_samples=5000,
     fid_cache_dir=None,
     num_modes=8,
     ring_radius=2.0,
@@ -180,7 +181,8 @@ def run(
       d_learning_rate, g_learning_rate: per-network rates; 0 uses `learning_rate`.
       beta_1: Adam's first-moment decay (with `optimizer="adam"`).
       hidden_units: mlp widths; dcgan_filters: channels of D's first convolution.
-      num_fid_samples: images scored by the FID.
+      fid_samples: images: samples the FID scores (at most the classifier's held-out
+        images, which give the floor with as many).
       fid_cache_dir: cache of the FID's classifier.
       num_modes, ring_radius, ring_std: the ring's mixture.
       The rest: see `apps/common_flags.py`. `augment`, `log_diagnostics`,
@@ -213,7 +215,7 @@ def run(
         latent_dim=latent_dim,
         d_steps=d_steps,
         dcgan_filters=dcgan_filters,
-        num_fid_samples=num_fid_samples,
+        fid_samples=fid_samples,
         batch_size=batch_size,
         epochs=epochs,
         log_every=log_every,
@@ -419,7 +421,7 @@ def run(
             "num_samples": RING_SAMPLES,
         }
     else:
-        metrics |= _fid_metrics(gan, dataset, data_dir, num_fid_samples, fid_cache_dir)
+        metrics |= _fid_metrics(gan, dataset, data_dir, fid_samples, fid_cache_dir)
     metrics |= {
         "epochs": round(step / steps_per_epoch, 3) if data == "images" else None,
         "wall_seconds": clock.seconds(),
@@ -436,7 +438,7 @@ def run(
         else:
             text = (
                 f"FID (classifier features) {metrics['fid_classifier']:.3f}, real-data floor "
-                f"{metrics['fid_real']:.3f} ({metrics['fid_num_samples']} images)"
+                f"{metrics['fid_real_floor']:.3f} ({metrics['fid_samples']} images)"
             )
         print(
             f"{text} after {step} steps, {metrics['wall_seconds']:.1f} s; artifacts in "
@@ -448,27 +450,16 @@ def run(
 
 def _fid_metrics(gan, dataset, data_dir, num_samples, cache_dir):
     """FID of the generator's samples and of as many held-out real images (the floor)."""
-    import mp.data
     from mp.generative import fid
 
-    held = mp.data.load_numpy(
-        dataset, "validation", data_dir, validation_fraction=fid.VALIDATION_FRACTION
-    )[0]
-    count = min(num_samples, len(held))
+    count = fid.sample_count(dataset, num_samples, data_dir=data_dir)
     samples = np.concatenate(
         [
             gan.sample(min(EVAL_BATCH_SIZE, count - i)).numpy()
             for i in range(0, count, EVAL_BATCH_SIZE)
         ]
     )
-    return {
-        "fid_classifier": fid.fid_classifier(
-            samples, dataset, cache_dir=cache_dir, data_dir=data_dir
-        ),
-        "fid_real": fid.real_floor(dataset, count, cache_dir=cache_dir, data_dir=data_dir),
-        "fid_num_samples": count,
-        "fid_reference": f"{dataset} test split",
-    }
+    return fid.report(samples, dataset, cache_dir=cache_dir, data_dir=data_dir)
 
 
 def _pyplot():

@@ -79,9 +79,16 @@ common_flags.define_once(
 common_flags.define_once(
     flags.DEFINE_integer,
     "fid_samples",
-    2000,
-    "Samples (and real images) for the FID.",
+    5000,
+    "Samples scored by the FID (at most the classifier's held-out images, which give the "
+    "floor with as many).",
     lower_bound=2,
+)
+common_flags.define_once(
+    flags.DEFINE_string,
+    "fid_cache_dir",
+    None,
+    "Where the FID's feature classifier is cached (default $MP_CACHE_DIR or ~/.cache/mp).",
 )
 
 MODEL_FLAGS = (
@@ -95,6 +102,7 @@ MODEL_FLAGS = (
     "binarize",
     "fid",
     "fid_samples",
+    "fid_cache_dir",
 )
 EVAL_BATCH_SIZE = 500
 IWAE_BATCH = 8  # test images per IWAE call; chunks of samples keep memory bounded
@@ -144,7 +152,8 @@ def run(
     iwae_examples=1000,
     binarize="dynamic",
     fid=None,
-    fid_samples=2000,
+    fid_samples=5000,
+    fid_cache_dir=None,
     dataset="digits",
     data_dir=None,
     batch_size=64,
@@ -181,7 +190,9 @@ def run(
       iwae_examples: how many test images get the k-sample bound.
       binarize: `dynamic` or `none`.
       fid: compute the classifier-feature FID; `None` means on except for digits.
-      fid_samples: number of samples (and real images) the FID uses.
+      fid_samples: samples the FID scores (at most the classifier's held-out images,
+        which give the floor with as many).
+      fid_cache_dir: cache of the FID's classifier.
       The rest: see `apps/common_flags.py`. `augment` and `log_diagnostics`
       are classification options; setting them is an error.
 
@@ -389,7 +400,16 @@ def run(
     if fid:
         binarized_test = test_x if dynamic else None
         metrics.update(
-            fid_metrics(task.model, dataset, data_dir, fid_samples, seed, progress, binarized_test)
+            fid_metrics(
+                task.model,
+                dataset,
+                data_dir,
+                fid_samples,
+                seed,
+                progress,
+                binarized_test,
+                cache_dir=fid_cache_dir,
+            )
         )
     metrics["wall_seconds"] = clock.seconds()
     common.write_json(os.path.join(model_dir, "metrics.json"), metrics)
@@ -426,7 +446,9 @@ def iwae_bounds(model, images, k, *, seed=0, batch=IWAE_BATCH):
     )
 
 
-def fid_metrics(model, dataset, data_dir, num_samples, seed, progress, binarized_test=None):
+def fid_metrics(
+    model, dataset, data_dir, num_samples, seed, progress, binarized_test=None, cache_dir=None
+):
     """Classifier-feature FIDs against the test split (mp.generative.fid).
 
     `fid_classifier`: decoder means `E[x | z]` against the grey-level test images (the
@@ -436,19 +458,16 @@ def fid_metrics(model, dataset, data_dir, num_samples, seed, progress, binarized
     """
     from mp.generative import fid
 
-    means = model.sample(num_samples, seed=seed, mean=True).numpy()
-    draws = model.sample(num_samples, seed=seed, mean=False).numpy()
-    values = {
-        "fid_classifier": fid.fid_classifier(means, dataset, data_dir=data_dir),
-        "fid_classifier_true_samples": fid.fid_classifier(
-            draws, dataset, real_images=binarized_test, data_dir=data_dir
-        ),
-        "fid_real_floor": fid.real_floor(dataset, num_samples, data_dir=data_dir),
-        "fid_samples": num_samples,
-    }
+    count = fid.sample_count(dataset, num_samples, data_dir=data_dir)
+    means = model.sample(count, seed=seed, mean=True).numpy()
+    draws = model.sample(count, seed=seed, mean=False).numpy()
+    values = fid.report(means, dataset, cache_dir=cache_dir, data_dir=data_dir)
+    values["fid_classifier_true_samples"] = fid.fid_classifier(
+        draws, dataset, real_images=binarized_test, cache_dir=cache_dir, data_dir=data_dir
+    )
     if progress:
         print(
-            f"FID (classifier features, {num_samples} images): decoder means "
+            f"FID (classifier features, {count} images): decoder means "
             f"{values['fid_classifier']:.2f}, true samples "
             f"{values['fid_classifier_true_samples']:.2f}, real held-out images "
             f"{values['fid_real_floor']:.2f}",

@@ -144,7 +144,7 @@ def gan_table():
         else:
             lines.append(
                 f"| `flags/{name}.cfg` | FID {m['fid_classifier']:.2f} (real floor "
-                f"{m['fid_real']:.2f}, {m['fid_num_samples']} images) | {_minutes(m)} |"
+                f"{m['fid_real_floor']:.2f}, {m['fid_samples']} images) | {_minutes(m)} |"
             )
     return "\n".join(lines)
 

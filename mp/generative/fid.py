@@ -296,6 +296,20 @@ def fid_classifier(images, dataset, *, real_images=None, cache_dir=None, data_di
     )
 
 
+def held_out_images(dataset, num_images=None, *, data_dir=None):
+    """The first `num_images` (default all) of the classifier's held-out images, in [0, 1].
+
+    They are the fixed, stratified 10% of the training split that the classifier
+    never trains on (`VALIDATION_FRACTION`).
+    """
+    import mp.data
+
+    held = mp.data.load_numpy(
+        dataset, "validation", data_dir, validation_fraction=VALIDATION_FRACTION
+    )[0]
+    return held[:num_images].astype(np.float32) / 255.0
+
+
 def real_floor(dataset, num_images, *, cache_dir=None, data_dir=None, **config):
     """The FID of `num_images` real held-out images against the test split.
 
@@ -303,10 +317,41 @@ def real_floor(dataset, num_images, *, cache_dir=None, data_dir=None, **config):
     the training split (at most that many). Samples scored with the same
     count cannot be expected to do better than this.
     """
-    import mp.data
-
-    held = mp.data.load_numpy(
-        dataset, "validation", data_dir, validation_fraction=VALIDATION_FRACTION
-    )[0]
-    held = held[:num_images].astype(np.float32) / 255.0
+    held = held_out_images(dataset, num_images, data_dir=data_dir)
     return fid_classifier(held, dataset, cache_dir=cache_dir, data_dir=data_dir, **config)
+
+
+def sample_count(dataset, num_samples, *, data_dir=None):
+    """How many samples to score: `num_samples`, at most the held-out images of the floor.
+
+    A finite sample's FID is biased upwards, the more so the smaller it is, so
+    samples and floor must use the same count to be comparable.
+    """
+    return min(num_samples, len(held_out_images(dataset, data_dir=data_dir)))
+
+
+def report(samples, dataset, *, cache_dir=None, data_dir=None, **config):
+    """The FID entries of an app's `metrics.json` for `samples` of `dataset`.
+
+    Args:
+      samples: generated images in [0, 1]; only the first `sample_count(...)` are
+        scored, so that the floor has as many real images.
+      dataset, cache_dir, data_dir, **config: as for `fid_classifier`.
+
+    Returns:
+      `fid_classifier` (the samples against the test split), `fid_real_floor`
+      (as many held-out real images against the test split), `fid_samples`
+      (that count) and `fid_reference`.
+    """
+    count = sample_count(dataset, len(samples), data_dir=data_dir)
+    samples = samples[:count]
+    return {
+        "fid_classifier": fid_classifier(
+            samples, dataset, cache_dir=cache_dir, data_dir=data_dir, **config
+        ),
+        "fid_real_floor": real_floor(
+            dataset, count, cache_dir=cache_dir, data_dir=data_dir, **config
+        ),
+        "fid_samples": count,
+        "fid_reference": f"{dataset} test split",
+    }

@@ -83,15 +83,15 @@ def test_digits_run_reports_fid_and_its_floor(tmp_path, monkeypatch):
         train_steps=4,
         log_every=2,
         eval_every=2,
-        num_fid_samples=50,
+        fid_samples=50,
         fid_cache_dir=str(tmp_path / "cache"),
         progress=False,
     )
     _check_artifacts(model_dir, metrics)
     assert os.path.exists(os.path.join(model_dir, "samples_step2.png"))
-    assert metrics["fid_num_samples"] == 50
+    assert metrics["fid_samples"] == 50
     assert np.isfinite(metrics["fid_classifier"]) and metrics["fid_classifier"] >= 0
-    assert 0 <= metrics["fid_real"] < metrics["fid_classifier"]  # 4 steps: far from the data
+    assert 0 <= metrics["fid_real_floor"] < metrics["fid_classifier"]  # 4 steps: far from the data
     assert metrics["epochs"] == pytest.approx(4 / (1347 // 16), abs=1e-3)
 
 

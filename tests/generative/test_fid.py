@@ -119,3 +119,18 @@ def test_classifier_is_trained_once_then_loaded_from_the_cache(tmp_path, monkeyp
 def test_fid_classifier_rejects_wrong_image_shape(tmp_path):
     with pytest.raises(ValueError, match=r"Received: \(4, 28, 28, 1\)"):
         fid.fid_classifier(np.zeros((4, 28, 28, 1)), "digits", cache_dir=str(tmp_path), **TINY)
+
+
+def test_report_scores_as_many_samples_as_the_floor_has_real_images(tmp_path):
+    held = fid.held_out_images("digits")
+    assert len(held) == fid.sample_count("digits", 10**6)  # capped at the held-out images
+    assert fid.sample_count("digits", 40) == 40
+    noise = np.random.default_rng(1).uniform(size=(len(held) + 25, 8, 8, 1))
+    values = fid.report(noise, "digits", cache_dir=str(tmp_path), **TINY)
+    assert values["fid_samples"] == len(held)
+    # The extra 25 samples are dropped, and the floor uses the same count.
+    expected = fid.fid_classifier(noise[: len(held)], "digits", cache_dir=str(tmp_path), **TINY)
+    assert values["fid_classifier"] == pytest.approx(expected, rel=1e-6)
+    floor = fid.real_floor("digits", len(held), cache_dir=str(tmp_path), **TINY)
+    assert values["fid_real_floor"] == pytest.approx(floor, rel=1e-6)
+    assert 0.0 < values["fid_real_floor"] < values["fid_classifier"]
