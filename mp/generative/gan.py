@@ -9,8 +9,10 @@ A generator `G: z -> x` maps noise `z ~ N(0, I)` to samples; a discriminator
     min_G max_D  V(G, D) = E_{x~p_d}[log D(x)] + E_{z~p_z}[log(1 - D(G(z)))]
 
 For a fixed G the best D is `D*(x) = p_d(x) / (p_d(x) + p_g(x))`, and then
-`V(G, D*) = -log 4 + 2 JS(p_d || p_g)` (see `mp.divergences`): the generator
-minimises a Jensen-Shannon divergence.
+`V(G, D*) = -log 4 + 2 JS(p_d || p_g)` (see `mp.divergences`): against the best
+discriminator, the minimax ("saturating") generator minimises a Jensen-Shannon
+divergence. The non-saturating loss below has the same fixed point but another
+objective (against D* it minimises `KL(p_g || p_d) - 2 JS(p_d || p_g)`).
 
 Both networks here return *logits* `l` with `D(x) = sigmoid(l)`, and every loss
 is written with `softplus(a) = log(1 + e^a)`, which never takes the log of a
@@ -33,12 +35,13 @@ non-saturating loss is the one used in practice.
 Training alternates: `d_steps` discriminator updates (gradient ascent on V)
 for each generator update, each with its own optimizer. One step of
 `GAN.adversarial_step(x)` is one discriminator update on the real batch `x`;
-a counter of discriminator updates (`GAN.d_updates`, checkpointed) decides
+the discriminator optimizer's update count (checkpointed with it) decides
 when the generator moves, so a resumed run keeps the ratio. The same step
 serves Keras' `model.fit` (the `train_step` override) and the package's
-engine (`GANTask`). Noise comes from a `tf.random.Generator` that is also
-checkpointed, so a resumed run draws the same noise an uninterrupted one
-would.
+engine (`GANTask`). Training noise comes from a `tf.random.Generator` that is
+also checkpointed, so a resumed run draws the same noise an uninterrupted one
+would; samples drawn to look at or to score (`GAN.sample`, evaluation) come
+from a second generator, so evaluating never changes what training draws.
 
 Mode collapse: G may cover a few modes of `p_d` only. `modes_covered` and
 `high_quality_fraction` measure it on a ring of Gaussians as in Srivastava et
@@ -265,7 +268,7 @@ class GAN(keras.Model):
       latent_dim: size of `z`.
       generator_loss: `"non_saturating"` (default) or `"saturating"`.
       d_steps: discriminator updates per generator update (>= 1).
-      seed: seed of the noise generator.
+      seed: seed of training's noise generator (`sample` draws with `seed + 1`).
     """
 
     def __init__(
@@ -292,11 +295,10 @@ class GAN(keras.Model):
         self.latent_dim = int(latent_dim)
         self.generator_loss_kind = generator_loss
         self.d_steps = int(d_steps)
-        # Bookkeeping outside Keras' weights: checkpointed by `checkpoint_items`.
-        self._state = {
-            "d_updates": tf.Variable(0, dtype=tf.int64, trainable=False, name="d_updates"),
-            "noise": tf.random.Generator.from_seed(seed),
-        }
+        # Training noise, checkpointed by `checkpoint_items`; samples to look at come from
+        # their own stream.
+        self.noise = tf.random.Generator.from_seed(seed)
+        self.sample_noise = tf.random.Generator.from_seed(seed + 1)
         self.d_optimizer = None
         self.g_optimizer = None
         self.trackers = {
@@ -305,17 +307,13 @@ class GAN(keras.Model):
 
     @property
     def d_updates(self):
-        """Number of discriminator updates so far (an int64 `tf.Variable`)."""
-        return self._state["d_updates"]
-
-    @property
-    def noise(self):
-        """The `tf.random.Generator` the latent codes come from."""
-        return self._state["noise"]
+        """Number of discriminator updates so far: the discriminator optimizer's count."""
+        return self.d_optimizer.iterations
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
         """Sets the two optimizers and builds their slots."""
-        super().compile(**kwargs)
+        # No optimizer of Keras' own: the two below are the only ones that update anything.
+        super().compile(optimizer=None, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -325,12 +323,16 @@ class GAN(keras.Model):
         return self.generator(z, training=training)
 
     def sample_latent(self, batch_size):
-        """`z ~ N(0, I)`, shape `[batch_size, latent_dim]`, from the checkpointed generator."""
+        """Training's `z ~ N(0, I)`, shape `[batch_size, latent_dim]` (checkpointed stream)."""
         return self.noise.normal([batch_size, self.latent_dim])
 
     def sample(self, num_samples):
-        """`num_samples` samples of G (inference mode), as a tensor."""
-        return self.generator(self.sample_latent(num_samples), training=False)
+        """`num_samples` samples of G (inference mode), as a tensor.
+
+        Their noise comes from `sample_noise`, not from training's stream.
+        """
+        z = self.sample_noise.normal([num_samples, self.latent_dim])
+        return self.generator(z, training=False)
 
     def discriminator_step(self, real):
         """One update of D on the real batch `real` and as many fresh samples of G.
@@ -389,11 +391,9 @@ class GAN(keras.Model):
           The discriminator's outputs plus `loss/generator` (computed on every
           step, applied on every `d_steps`-th).
         """
-        outputs = self.discriminator_step(real)
-        self.d_updates.assign_add(1)
-        outputs["loss/generator"] = self.generator_step(
-            tf.shape(real)[0], update=self.d_updates % self.d_steps == 0
-        )
+        outputs = self.discriminator_step(real)  # counts one more update of D
+        update = True if self.d_steps == 1 else self.d_updates % self.d_steps == 0
+        outputs["loss/generator"] = self.generator_step(tf.shape(real)[0], update=update)
         return outputs
 
     # Keras' model.fit
@@ -415,13 +415,12 @@ class GAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def checkpoint_items(self):
-        """Everything a resumed run needs: both nets, both optimizers, the counter, the noise."""
+        """What a resumed run needs: both nets, both optimizers (their counts), the noise."""
         return {
             "generator": self.generator,
             "discriminator": self.discriminator,
             "d_optimizer": self.d_optimizer,
             "g_optimizer": self.g_optimizer,
-            "d_updates": self.d_updates,
             "noise": self.noise,
         }
 
@@ -449,16 +448,13 @@ class GANTask(Task):
 
     def train_step(self, batch):
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
-        outputs = self.gan.adversarial_step(real)
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        outputs["charts/d_updates"] = tf.cast(self.gan.d_updates, tf.float32) / replicas
-        return outputs
+        return self.gan.adversarial_step(real)
 
     def eval_step(self, batch):
         """Sums of the discriminator loss, D(x) and D(G(z)) on held-out real data."""
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
         count = tf.shape(real)[0]
-        fake = self.gan.generator(self.gan.sample_latent(count), training=False)
+        fake = self.gan.sample(count)
         real_logits = self.gan.discriminator(real, training=False)[:, 0]
         fake_logits = self.gan.discriminator(fake, training=False)[:, 0]
         return {

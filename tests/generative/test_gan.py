@@ -120,6 +120,31 @@ def test_d_steps_counts_updates_of_each_optimizer():
     assert int(gan.g_optimizer.iterations.numpy()) == 2
 
 
+def test_drawing_samples_leaves_training_noise_alone():
+    # Two identical GANs; one draws samples (as evaluations and the FID do) between steps.
+    # Training draws from its own stream, so both end with the same weights.
+    def trained(look_in_between):
+        keras.utils.set_random_seed(0)
+        g, d = gan_lib.build_networks("mlp", 2, (2,), hidden_units=(8,))
+        gan = gan_lib.GAN(g, d, latent_dim=2, seed=4)
+        gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
+        step = tf.function(gan.adversarial_step)
+        for i in range(4):
+            step(tf.constant(gan_lib.sample_ring(16, seed=i)))
+            if look_in_between:
+                gan.sample(32)
+        return [w.numpy() for w in gan.weights], gan.sample(8).numpy()
+
+    (quiet, samples), (looked, _) = trained(False), trained(True)
+    for a, b in zip(quiet, looked):
+        np.testing.assert_array_equal(a, b)
+    # And samples are not the training stream's first draws.
+    g, d = gan_lib.build_networks("mlp", 2, (2,), hidden_units=(8,))
+    first, second = (gan_lib.GAN(g, d, latent_dim=2, seed=4) for _ in range(2))
+    training_draw = g(first.sample_latent(8), training=False).numpy()
+    assert not np.allclose(second.sample(8).numpy(), training_draw)
+
+
 def test_model_fit_runs_the_same_step():
     g, d = gan_lib.build_networks("dcgan", 4, (8, 8, 1), filters=4)
     gan = gan_lib.GAN(g, d, latent_dim=4, d_steps=2)
