@@ -33,6 +33,7 @@ import tensorflow as tf
 from absl import flags
 
 from apps import common, common_flags
+from mp.plotting import pyplot
 
 FLAGS = flags.FLAGS
 common_flags.define(dataset="digits", batch_size=64, epochs=50, learning_rate=2e-4)
@@ -113,18 +114,6 @@ MODEL_FLAGS = (
 EVAL_BATCH_SIZE = 500
 RING_SAMPLES = 2500  # as in VEEGAN
 GRID = 8  # samples_*.png: GRID x GRID images
-
-
-def _ints(name, values):
-    try:
-        values = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be integers. Received: {name}={values}") from None
-    if not values or min(values) <= 0:
-        raise ValueError(
-            f"{name} must be positive integers. Received: {name}={','.join(map(str, values))}"
-        )
-    return values
 
 
 def run(
@@ -209,7 +198,7 @@ def run(
             "generator_loss must be 'non_saturating' or 'saturating'. "
             f"Received: generator_loss={generator_loss!r}"
         )
-    hidden_units = _ints("hidden_units", hidden_units)
+    hidden_units = common.positive_ints("hidden_units", hidden_units)
     hparams["hidden_units"] = hidden_units
     common.check_counts(
         latent_dim=latent_dim,
@@ -345,26 +334,31 @@ def run(
     )
     fixed_z = tf.constant(fixed_z, tf.float32)
 
-    def picture(step):
+    def fixed_samples():
+        """G's samples of the fixed codes and, for the ring, their mode statistics."""
         samples = gan.generator(fixed_z, training=False).numpy()
+        stats = gan_lib.mode_statistics(samples, modes, ring_std) if data == "ring" else {}
+        return samples, stats
+
+    def picture(step, samples, stats):
         if data == "ring":
-            stats = gan_lib.mode_statistics(samples, modes, ring_std)
             title = (
                 f"step {step}: {stats['modes_covered']}/{num_modes} modes, high quality "
                 f"{stats['high_quality_fraction']:.2f}"
             )
-            return ring_figure(samples, modes, ring_std, title), stats
-        return grid_figure(samples, f"{model} GAN on {dataset}, step {step}"), {}
+            return ring_figure(samples, modes, ring_std, title)
+        return grid_figure(samples, f"{model} GAN on {dataset}, step {step}")
 
     def diagnostics(step):
         """Every log: the ring's mode statistics; every evaluation: a picture of samples."""
-        values = {}
-        if data == "ring" or (eval_every and step % eval_every == 0):
-            figure, stats = picture(step)
-            if eval_every and step % eval_every == 0:
-                common.save_figure(figure, os.path.join(model_dir, f"samples_step{step}.png"))
-            values = {k: v for k, v in stats.items() if k != "mode_counts"}
-        return values
+        evaluating = eval_every and step % eval_every == 0
+        if data != "ring" and not evaluating:
+            return {}
+        samples, stats = fixed_samples()
+        if evaluating:
+            path = os.path.join(model_dir, f"samples_step{step}.png")
+            common.save_figure(picture(step, samples, stats), path)
+        return {k: v for k, v in stats.items() if k != "mode_counts"}
 
     trainer.diagnostics = diagnostics
 
@@ -377,15 +371,11 @@ def run(
     step = result["global_step"]
 
     # --- artifacts, metrics.json last ---------------------------------------
-    figure, stats = picture(step)
-    common.save_figure(figure, os.path.join(model_dir, "samples.png"))
+    samples, stats = fixed_samples()
+    common.save_figure(picture(step, samples, stats), os.path.join(model_dir, "samples.png"))
     common.save_model(gan.generator, os.path.join(model_dir, "model.keras"))
     common.save_model(gan.discriminator, os.path.join(model_dir, "discriminator.keras"))
-    history = {
-        part: [{"step": s, **values} for s, values in entries]
-        for part, entries in trainer.history.items()
-    }
-    common.write_json(os.path.join(model_dir, "history.json"), history)
+    common.write_json(os.path.join(model_dir, "history.json"), common.history_json(trainer.history))
     if trainer.history["train"]:
         common.save_figure(
             learning_curves_figure(trainer.history),
@@ -462,18 +452,9 @@ def _fid_metrics(gan, dataset, data_dir, num_samples, cache_dir):
     return fid.report(samples, dataset, cache_dir=cache_dir, data_dir=data_dir)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def grid_figure(images, title=""):
     """A square grid of grey images in [0, 1]."""
-    plt = _pyplot()
+    plt = pyplot()
     side = int(np.ceil(np.sqrt(len(images))))
     figure, axes = plt.subplots(side, side, figsize=(side * 0.8, side * 0.8 + 0.4))
     for i, axis in enumerate(np.ravel(axes)):
@@ -488,7 +469,7 @@ def grid_figure(images, title=""):
 
 def ring_figure(samples, modes, std, title=""):
     """Samples over the ring's modes, each mode with its 3-std circle (high quality inside)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(4.5, 4.5))
     axis.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="samples of G")
     axis.scatter(modes[:, 0], modes[:, 1], marker="x", color="red", label="modes")
@@ -507,7 +488,7 @@ def ring_figure(samples, modes, std, title=""):
 
 def learning_curves_figure(history):
     """Losses of D and G, and D(x) and D(G(z)) (train), with the evaluations, against the step."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = [s for s, _ in history["train"]]
     train = [o for _, o in history["train"]]
