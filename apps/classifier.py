@@ -180,7 +180,7 @@ def run_classifier(
         ),
         os.path.join(model_dir, "confusion_matrix.png"),
     )
-    common.write_json(os.path.join(model_dir, "history.json"), _history(trainer.history))
+    common.write_json(os.path.join(model_dir, "history.json"), common.history_json(trainer.history))
     if len(trainer.history["train"]) > 1:
         common.save_figure(
             plotting.learning_curves_figure(
@@ -247,11 +247,3 @@ def _diagnostics(model, dataset, data_dir, num_examples=512):
         return values
 
     return measure
-
-
-def _history(history):
-    """`Trainer.history` as JSON: lists of {"step": ..., metric: value}."""
-    return {
-        part: [{"step": step, **values} for step, values in entries]
-        for part, entries in history.items()
-    }

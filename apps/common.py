@@ -73,6 +73,23 @@ def check_counts(**values):
             raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
 
 
+def positive_ints(name, values, count=None):
+    """A list flag (e.g. `--filters=32,64`) as a tuple of positive ints, `count` of them if given.
+
+    Raises:
+      ValueError: naming the flag, for a non-integer, a value <= 0, an empty list or the
+        wrong count.
+    """
+    try:
+        values = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be integers. Received: {name}={values}") from None
+    if (count is not None and len(values) != count) or not values or min(values) <= 0:
+        what = f"{count} positive integers" if count else "positive integers"
+        raise ValueError(f"{name} must be {what}. Received: {name}={','.join(map(str, values))}")
+    return values
+
+
 def check_non_negative(**values):
     """Raises ValueError for the first value below zero."""
     for name, value in values.items():
@@ -142,6 +159,14 @@ def save_figure(figure, path):
         figure.savefig(tmp, dpi=120, bbox_inches="tight")
 
     _atomic_write(path, write)
+
+
+def history_json(history):
+    """`Trainer.history` as JSON: lists of {"step": ..., metric: value}."""
+    return {
+        part: [{"step": step, **values} for step, values in entries]
+        for part, entries in history.items()
+    }
 
 
 def flags_cfg(hparams):

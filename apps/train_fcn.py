@@ -63,17 +63,6 @@ EVAL_BATCH_SIZE = 250
 FIGURE_CANVASES = 6
 
 
-def _ints(name, values, count=None):
-    try:
-        values = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be integers. Received: {name}={values}") from None
-    if (count is not None and len(values) != count) or not values or min(values) <= 0:
-        what = f"{count} positive integers" if count else "positive integers"
-        raise ValueError(f"{name} must be {what}. Received: {name}={','.join(map(str, values))}")
-    return values
-
-
 def run(
     model_dir=None,
     *,
@@ -134,8 +123,8 @@ def run(
     from mp.engine import Trainer, make_schedule, make_strategy, seed_everything
 
     # --- check everything before writing anything -----------------------
-    filters = _ints("filters", filters)
-    items_per_canvas = _ints("items_per_canvas", items_per_canvas, count=2)
+    filters = common.positive_ints("filters", filters)
+    items_per_canvas = common.positive_ints("items_per_canvas", items_per_canvas, count=2)
     hparams.update(filters=filters, items_per_canvas=items_per_canvas)
     common.check_counts(
         batch_size=batch_size,

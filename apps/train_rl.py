@@ -505,10 +505,10 @@ def _write_values_npz(path, results):
 
 def _curves_figure(results, names, smooth, env, runs):
     """Sum of rewards per episode (algorithms without true values) and RMS error (with them)."""
-    from mp.plotting import _pyplot
+    from mp.plotting import pyplot
     from mp.rl.evaluation import smooth as moving_average
 
-    plt = _pyplot()
+    plt = pyplot()
     with_rms = [n for n in names if results[n][0].rms_errors is not None]
     with_returns = [n for n in names if n not in with_rms]
     panels = [p for p, members in (("returns", with_returns), ("rms", with_rms)) if members]

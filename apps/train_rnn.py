@@ -184,7 +184,7 @@ def run(
     del dataset  # the task decides
     hparams = {k: v for k, v in locals().items() if k != "progress"}
     clock = common.Clock()
-    from apps.classifier import _history, _optimizer
+    from apps.classifier import _optimizer
     from mp.engine import ClassificationTask, Trainer, make_schedule, make_strategy
     from mp.engine import seed_everything
     from mp.rnn import tasks
@@ -303,7 +303,7 @@ def run(
         ),
         os.path.join(model_dir, "gradient_norms.png"),
     )
-    common.write_json(os.path.join(model_dir, "history.json"), _history(trainer.history))
+    common.write_json(os.path.join(model_dir, "history.json"), common.history_json(trainer.history))
     metrics = {
         "app": "train_rnn",
         "task": task,

@@ -30,6 +30,7 @@ from absl import flags
 
 import mp.data
 from apps import common, common_flags
+from mp.plotting import pyplot
 from mp.engine import (
     ClassificationTask,
     Trainer,
@@ -375,18 +376,9 @@ def _data_functions(
     return semi, supervised
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _figure(results, labels_per_class, dataset, reconstruction_weight):
     """Test accuracy against steps (main setting) and against labels per class."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (curves, sweep) = plt.subplots(1, 2, figsize=(11, 4))
     styles = {"semi": ("semi-supervised", "C0"), "supervised": ("supervised only", "C1")}
     for mode, (label, color) in styles.items():
@@ -429,7 +421,7 @@ def _figure(results, labels_per_class, dataset, reconstruction_weight):
 
 def _reconstructions_figure(images, task, mean, std):
     """Test images (top row) and their reconstructions by the decoder (bottom row)."""
-    plt = _pyplot()
+    plt = pyplot()
     x_hat = task.decoder(task.encoder(images, training=False), training=False).numpy()
     fig, axes = plt.subplots(2, len(images), figsize=(1.2 * len(images), 2.6))
     for row, batch in enumerate((images, x_hat)):

@@ -14,7 +14,8 @@ def confusion_matrix(labels, predictions, num_classes):
     return matrix
 
 
-def _pyplot():
+def pyplot():
+    """`matplotlib.pyplot` with the file-only Agg backend (figures are saved, never shown)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,7 +26,7 @@ def _pyplot():
 
 def confusion_matrix_figure(matrix, class_names, title=""):
     """A heat map of `matrix` with per-class recall on the rows; returns the figure."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(class_names)
     recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
@@ -63,7 +64,7 @@ def learning_curves_figure(
       eval_keys: evaluation metrics; the first shares the left panel with `train_key`.
       eval_label: what the evaluations ran on (`validation`, `test`).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = [s for s, _ in history["train"]]
     left.plot(steps, [o[train_key] for _, o in history["train"]], label="train")
@@ -98,7 +99,7 @@ def sweep_figure(histories, summary, flag_name, summary_metric):
       flag_name: the swept flag, for titles.
       summary_metric: name of the metric in `summary`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, (loss_ax, acc_ax, bar_ax) = plt.subplots(1, 3, figsize=(15, 4))
     for value, history in histories.items():
         train = history["train"]

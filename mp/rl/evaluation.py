@@ -16,7 +16,7 @@ Course: ch6.1 Bootcamp
 import numpy as np
 
 from mp.rl import tabular
-from mp.plotting import _pyplot
+from mp.plotting import pyplot
 
 # Arrow of each action on the grid worlds.
 _FROZENLAKE_ARROWS = "\u2190\u2193\u2192\u2191"  # 0 left, 1 down, 2 right, 3 up
@@ -263,7 +263,7 @@ def values_figure(env, results, terminal=None):
     Returns:
         A matplotlib figure (closed: save it, do not show it).
     """
-    plt = _pyplot()
+    plt = pyplot()
     names = list(results)
     n = len(names)
     if grid_layout(env) is not None:
