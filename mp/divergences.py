@@ -1,6 +1,6 @@
 """Kullback-Leibler and Jensen-Shannon divergences, for discrete and for sampled distributions.
 
-Kullback-Leibler divergence of `q` from `p` (not symmetric, possibly infinite):
+Kullback-Leibler divergence of `p` from `q` (not symmetric, possibly infinite):
 
     KL(p || q) = sum_x p(x) log(p(x) / q(x))        (an integral for densities)
 
@@ -47,9 +47,9 @@ def _as_distributions(p, q):
     p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
     if p.shape != q.shape:
         raise ValueError(f"p and q must have the same shape. Received: {p.shape} and {q.shape}")
-    if np.any(p < 0) or np.any(q < 0):
-        raise ValueError("probabilities must be non-negative. Received a negative entry")
     for name, r in (("p", p), ("q", q)):
+        if np.any(r < 0):
+            raise ValueError(f"{name} must be non-negative. Received a negative entry: {r.min()}")
         if not np.allclose(r.sum(axis=-1), 1.0, atol=1e-6):
             raise ValueError(
                 f"{name} must sum to 1 along the last axis. Received sums {r.sum(axis=-1)}"
@@ -182,4 +182,7 @@ def js_divergence_histogram(x, y, bins=20, value_range=None):
         value_range = list(zip(both.min(axis=0), both.max(axis=0)))
     counts_x = np.histogramdd(x, bins=bins, range=value_range)[0].ravel()
     counts_y = np.histogramdd(y, bins=bins, range=value_range)[0].ravel()
+    for name, counts in (("x", counts_x), ("y", counts_y)):
+        if counts.sum() == 0:
+            raise ValueError(f"no sample of {name} falls in value_range={value_range}")
     return float(js_divergence(counts_x / counts_x.sum(), counts_y / counts_y.sum()))

@@ -124,3 +124,9 @@ def test_histogram_js_against_quadrature():
     got = dv.js_divergence_histogram(x, y, bins=40, value_range=[(-5.0, 6.0)])
     assert got == pytest.approx(reference, abs=0.01)
     assert dv.js_divergence_histogram(x, y) == pytest.approx(dv.js_divergence_histogram(y, x))
+
+
+def test_histogram_estimate_needs_samples_inside_the_range():
+    x = np.linspace(0.0, 1.0, 50)
+    with pytest.raises(ValueError, match="no sample of y falls in value_range"):
+        dv.js_divergence_histogram(x, x + 5.0, value_range=[(0.0, 1.0)])
