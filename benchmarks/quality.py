@@ -149,6 +149,39 @@ def gan_table():
     return "\n".join(lines)
 
 
+def fid_table():
+    """VAE and GAN samples next to the real-data floor, one row per dataset (equal counts)."""
+    runs = (
+        ("VAE dense: means / samples", "vae_dense_{}", True),
+        ("VAE conv: means / samples", "vae_conv_{}", True),
+        ("DCGAN", "gan_dcgan_{}", False),
+    )
+    lines = [
+        "| dataset | images | real floor | " + " | ".join(title for title, _, _ in runs) + " |",
+        "|---|---:|---:|" + "---:|" * len(runs),
+    ]
+    for dataset in ("digits", "fashion_mnist"):
+        found = [_metrics(name.format(dataset)) for _, name, _ in runs]
+        scored = [m for m in found if m is not None and m.get("fid_classifier") is not None]
+        if not scored:
+            continue
+        counts = sorted({m["fid_samples"] for m in scored})
+        floors = sorted({round(m["fid_real_floor"], 2) for m in scored})
+        cells = []
+        for m, (_, _, vae) in zip(found, runs):
+            if m is None or m.get("fid_classifier") is None:
+                cells.append("not run")
+            elif vae:
+                cells.append(f"{m['fid_classifier']:.2f} / {m['fid_classifier_true_samples']:.2f}")
+            else:
+                cells.append(f"{m['fid_classifier']:.2f}")
+        lines.append(
+            f"| {dataset} | {', '.join(map(str, counts))} | "
+            f"{', '.join(f'{f:.2f}' for f in floors)} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv):
     del argv
     for title, table in (
@@ -158,6 +191,7 @@ def main(argv):
         ("Character language model", charlm_table),
         ("VAE on dynamically binarised images", vae_table),
         ("GAN", gan_table),
+        ("Sample quality: classifier-feature FID against the test split", fid_table),
     ):
         print(f"### {title}\n\n{table()}\n")
 
