@@ -30,10 +30,13 @@ def _check_kind(kind):
         raise ValueError(f"kind must be one of {', '.join(KINDS)}. Received: kind={kind!r}")
 
 
-def _check_units(name, values):
+def _check_units(name, values, count=None):
     values = tuple(values)
-    if not all(isinstance(v, int) and v > 0 for v in values):
-        raise ValueError(f"{name} must be positive integers. Received: {name}={values}")
+    if not all(isinstance(v, int) and v > 0 for v in values) or (
+        count is not None and len(values) != count
+    ):
+        what = f"{count} positive integers" if count else "positive integers"
+        raise ValueError(f"{name} must be {what}. Received: {name}={values}")
     return values
 
 
@@ -75,9 +78,9 @@ def make_encoder(
     inputs = keras.Input(input_shape)
     x = inputs
     if kind == "conv":
-        filters = _check_units("filters", filters)
+        filters = _check_units("filters", filters, count=2)  # two halvings: H -> H/4
         _check_side(input_shape)
-        for channels in filters[:2]:
+        for channels in filters:
             x = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation=activation)(
                 x
             )
@@ -131,7 +134,7 @@ def make_decoder(
         return keras.Model(
             inputs, keras.layers.Reshape((height, width, output_channels))(x), name=name
         )
-    filters = _check_units("filters", filters)[:2]
+    filters = _check_units("filters", filters, count=2)
     _check_side(output_shape)
     x = keras.layers.Dense((height // 4) * (width // 4) * filters[-1], activation=activation)(x)
     x = keras.layers.Reshape((height // 4, width // 4, filters[-1]))(x)

@@ -77,3 +77,9 @@ def test_bad_arguments_say_what_was_received():
         autoencoder.make_encoder((10, 10, 1), 4, kind="conv")
     with pytest.raises(ValueError, match="latent_dim=0"):
         autoencoder.autoencoder((8, 8, 1), 0)
+    # The convolutional nets halve the side twice: exactly two filter counts, never cut.
+    for filters in ((16,), (8, 16, 32)):
+        with pytest.raises(ValueError, match="filters must be 2 positive integers"):
+            autoencoder.make_encoder((8, 8, 1), 4, kind="conv", filters=filters)
+        with pytest.raises(ValueError, match="filters must be 2 positive integers"):
+            autoencoder.make_decoder(2, (8, 8, 1), kind="conv", filters=filters)
