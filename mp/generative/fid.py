@@ -243,14 +243,28 @@ def load_extractor(dataset, *, cache_dir=None, data_dir=None, **config):
     return keras.Model(classifier.input, classifier.get_layer("dense").output)
 
 
-_EXTRACTORS = {}
+_EXTRACTORS = {}  # one extractor per classifier file and data folder
+_TEST_STATISTICS = {}  # the test split's feature statistics, computed once per extractor
 
 
 def _extractor(dataset, cache_dir, data_dir, config):
     key = (cache_path(dataset, cache_dir, **config), data_dir)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = load_extractor(dataset, cache_dir=cache_dir, data_dir=data_dir, **config)
+        _TEST_STATISTICS.pop(key, None)
     return _EXTRACTORS[key]
+
+
+def _test_statistics(dataset, cache_dir, data_dir, config):
+    """`feature_statistics` of the test split, kept for the next call with the same extractor."""
+    import mp.data
+
+    extractor = _extractor(dataset, cache_dir, data_dir, config)
+    key = (cache_path(dataset, cache_dir, **config), data_dir)
+    if key not in _TEST_STATISTICS:
+        test = mp.data.load_numpy(dataset, "test", data_dir)[0].astype(np.float32) / 255.0
+        _TEST_STATISTICS[key] = feature_statistics(extractor, _as_images(test, dataset))
+    return _TEST_STATISTICS[key]
 
 
 def _as_images(images, dataset):
@@ -284,16 +298,13 @@ def fid_classifier(images, dataset, *, real_images=None, cache_dir=None, data_di
     Returns:
       The FID as a float.
     """
-    import mp.data
-
     images = _as_images(images, dataset)
-    if real_images is None:
-        real_images = mp.data.load_numpy(dataset, "test", data_dir)[0].astype(np.float32) / 255.0
-    real_images = _as_images(real_images, dataset)
     extractor = _extractor(dataset, cache_dir, data_dir, config)
-    return frechet_distance(
-        *feature_statistics(extractor, images), *feature_statistics(extractor, real_images)
-    )
+    if real_images is None:
+        reference = _test_statistics(dataset, cache_dir, data_dir, config)
+    else:
+        reference = feature_statistics(extractor, _as_images(real_images, dataset))
+    return frechet_distance(*feature_statistics(extractor, images), *reference)
 
 
 def held_out_images(dataset, num_images=None, *, data_dir=None):
