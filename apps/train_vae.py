@@ -23,6 +23,7 @@ import numpy as np
 from absl import flags
 
 from apps import common, common_flags
+from mp.plotting import pyplot
 
 FLAGS = flags.FLAGS
 common_flags.define(dataset="digits", batch_size=64, epochs=50, learning_rate=1e-3)
@@ -110,16 +111,6 @@ TEST_BINARIZATION_SEED = 12345
 GRID = 8  # samples.png and samples_mean.png are GRID x GRID
 
 
-def _ints(name, values):
-    try:
-        values = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be integers. Received: {name}={values}") from None
-    if any(v <= 0 for v in values):
-        raise ValueError(f"{name} must be positive. Received: {name}={','.join(map(str, values))}")
-    return values
-
-
 def binarize_batch(images, seed, step):
     """Bernoulli(grey level) pixels, a stateless draw keyed by `(seed, step)`."""
     import tensorflow as tf
@@ -203,15 +194,11 @@ def run(
     hparams = {k: v for k, v in locals().items() if k != "progress"}
     clock = common.Clock()
     import mp.data
-    from apps.classifier import _history, _optimizer
+    from apps.classifier import _optimizer
 
     # --- check everything before writing anything -----------------------
-    hidden_units = _ints("hidden_units", hidden_units)
-    filters = _ints("filters", filters)
-    if len(filters) != 2:
-        raise ValueError(
-            f"filters must be 2 integers. Received: filters={','.join(map(str, filters))}"
-        )
+    hidden_units = common.positive_ints("hidden_units", hidden_units)
+    filters = common.positive_ints("filters", filters, count=2)
     hparams.update(hidden_units=hidden_units, filters=filters)
     common.check_counts(
         batch_size=batch_size,
@@ -239,6 +226,12 @@ def run(
             raise ValueError(
                 f"{name} must be one of {', '.join(choices)}. Received: {name}={value!r}"
             )
+    if likelihood == "bernoulli" and binarize == "none":
+        raise ValueError(
+            "likelihood=bernoulli is a distribution over 0/1 pixels, so on grey levels its "
+            "log_prob is no likelihood and nll_nats no NLL; use --binarize=dynamic, or "
+            "--likelihood=continuous_bernoulli (or gaussian) for grey levels"
+        )
     if likelihood == "gaussian" and binarize == "dynamic":
         raise ValueError(
             "likelihood=gaussian on binarised pixels drives the decoder's scale to zero and "
@@ -371,7 +364,7 @@ def run(
     # --- artifacts, metrics.json last ---------------------------------------
     common.save_model(task.model, os.path.join(model_dir, "model.keras"))
     save_figures(task.model, model_dir, test_x, test_labels, info, trainer.history, seed=seed)
-    common.write_json(os.path.join(model_dir, "history.json"), _history(trainer.history))
+    common.write_json(os.path.join(model_dir, "history.json"), common.history_json(trainer.history))
     metrics = {
         "app": "train_vae",
         "dataset": dataset,
@@ -426,8 +419,14 @@ def run(
 
 
 def iwae_bounds(model, images, k, *, seed=0, batch=IWAE_BATCH):
-    """The k-sample importance-weighted bound of each image, as a NumPy array (nats)."""
+    """The k-sample importance-weighted bound of each image, as a NumPy array (nats).
+
+    `batch` test images per call, each with `chunk_size` of its k samples decoded at once
+    (about 4096 images per chunk), so memory stays bounded for any k.
+    """
     import tensorflow as tf
+
+    chunk_size = max(1, min(k, 4096 // batch))
 
     @tf.function(
         input_signature=[
@@ -436,7 +435,9 @@ def iwae_bounds(model, images, k, *, seed=0, batch=IWAE_BATCH):
         ]
     )
     def bound(x, index):
-        return model.iwae_bound(x, k, seed=tf.cast(seed, tf.int64) * 1_000_003 + index)
+        return model.iwae_bound(
+            x, k, chunk_size=chunk_size, seed=tf.cast(seed, tf.int64) * 1_000_003 + index
+        )
 
     return np.concatenate(
         [
@@ -479,15 +480,6 @@ def fid_metrics(
 # --- figures ------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _tile(images, rows, cols):
     """`[rows * cols, H, W, 1]` -> one `[rows * H, cols * W]` picture with 1-pixel gaps."""
     n, h, w = images.shape[:3]
@@ -499,7 +491,7 @@ def _tile(images, rows, cols):
 
 
 def _grid_figure(picture, title, size=5.0):
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(size, size * picture.shape[0] / picture.shape[1] + 0.4))
     axis.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axis.set_axis_off()
@@ -511,11 +503,9 @@ def _grid_figure(picture, title, size=5.0):
 
 def save_figures(model, model_dir, test_x, test_labels, info, history, *, seed=0, n_recon=12):
     """Writes reconstructions, samples (means and draws), latent space and learning curves."""
-    from apps import common as c
-
     x = test_x[:n_recon]
     recon = model(x).numpy()
-    c.save_figure(
+    common.save_figure(
         _grid_figure(
             _tile(np.concatenate([x, recon]), 2, n_recon),
             "test images (top) and reconstructions E[x | z = mu(x)] (bottom)",
@@ -525,19 +515,19 @@ def save_figures(model, model_dir, test_x, test_labels, info, history, *, seed=0
     )
     means = model.sample(GRID * GRID, seed=seed, mean=True).numpy()
     draws = model.sample(GRID * GRID, seed=seed, mean=False).numpy()
-    c.save_figure(
+    common.save_figure(
         _grid_figure(_tile(means, GRID, GRID), "decoder means E[x | z], z ~ p(z)"),
         os.path.join(model_dir, "samples_mean.png"),
     )
-    c.save_figure(
+    common.save_figure(
         _grid_figure(_tile(draws, GRID, GRID), "true samples x ~ p(x | z), same z"),
         os.path.join(model_dir, "samples.png"),
     )
-    c.save_figure(
+    common.save_figure(
         latent_figure(model, test_x, test_labels, info), os.path.join(model_dir, "latent.png")
     )
     if len(history["train"]) > 1:
-        c.save_figure(learning_curves(history), os.path.join(model_dir, "learning_curves.png"))
+        common.save_figure(learning_curves(history), os.path.join(model_dir, "learning_curves.png"))
 
 
 def latent_figure(model, images, labels, info, max_points=2000, traversal=15):
@@ -548,7 +538,7 @@ def latent_figure(model, images, labels, info, max_points=2000, traversal=15):
     """
     from scipy.stats import norm
 
-    plt = _pyplot()
+    plt = pyplot()
     loc, _ = model.posterior_params(images[:max_points])
     loc = loc.numpy()
     labels = labels[:max_points]
@@ -587,7 +577,7 @@ def latent_figure(model, images, labels, info, max_points=2000, traversal=15):
 
 def learning_curves(history):
     """-ELBO (train and eval) and the rate/distortion split against the step."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = [s for s, _ in history["train"]]
     left.plot(steps, [-o["metrics/elbo"] for _, o in history["train"]], label="train")

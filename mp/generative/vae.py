@@ -26,11 +26,14 @@ Evaluation uses the tighter importance-weighted bound (Burda, Grosse and
 Salakhutdinov, "Importance Weighted Autoencoders", 2016) with k samples
 `z_i ~ q(z | x)`:
 
-    IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i | x) <= log p(x)
+    IWAE_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i | x),    E[IWAE_k(x)] <= log p(x)
 
-`IWAE_1` is the ELBO, the bound grows with k and tends to `log p(x)`; its
-negative is the reported test negative log-likelihood in nats. It is computed
-with `logsumexp` and in chunks of samples, so k = 5000 fits in memory.
+The bound holds for the expectation over the draws `z_1..z_k`: one draw may
+land above `log p(x)`, but the mean over a test set estimates the expected
+bound. `IWAE_1` is the ELBO, the bound grows with k and tends to `log p(x)`;
+its negative is the reported test negative log-likelihood in nats. It is
+computed with `logsumexp` and in chunks of samples, so k = 5000 fits in
+memory.
 
 The same loss (`VAE.elbo_terms`) serves two training loops: the model's own
 `train_step` (so `model.fit` works) and `VAETask` for `mp.engine.Trainer`.
@@ -216,7 +219,9 @@ class VAE(keras.Model):
     def iwae_bound(self, x, k, *, chunk_size=None, seed=None):
         """The importance-weighted bound with `k` samples per example, `[B]` (nats).
 
-        `chunk_size` defaults to about 4096 decoded images per chunk.
+        `chunk_size` (samples per example decoded at once) defaults to
+        `4096 // B`, about 4096 decoded images per chunk; when `B` is unknown at
+        tracing time it is taken as 8, so pass `chunk_size` for other batches.
         """
         x = tf.convert_to_tensor(x)
         chunk_size = chunk_size or max(1, min(k, 4096 // (x.shape[0] or 8)))
@@ -233,8 +238,9 @@ class VAE(keras.Model):
     def sample(self, num_samples, *, seed=None, mean=False):
         """Images from the model: `z ~ p(z)`, then `x ~ p(x | z)` (or its mean if `mean`).
 
-        Stateless draws: the same `seed` gives the same `z` (so the means and the
-        samples of one seed belong together) and the same pixels.
+        Stateless draws: the same `seed` (an int; `None` means 0) gives the same
+        `z` (so the means and the samples of one seed belong together) and the
+        same pixels. Pass different seeds for different images.
         """
         z = tf.random.stateless_normal([num_samples, self.latent_dim], seed=[seed or 0, 1])
         pixels = self.likelihood_distribution(z)

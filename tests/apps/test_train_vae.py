@@ -128,7 +128,8 @@ def test_fid_scores_means_true_samples_and_the_real_floor(tmp_path, monkeypatch)
     [
         ({"model": "mlp"}, "model must be one of"),
         ({"likelihood": "poisson"}, "likelihood must be one of"),
-        ({"filters": ["4"]}, "filters must be 2 integers"),
+        ({"filters": ["4"]}, "filters must be 2 positive integers"),
+        ({"binarize": "none"}, "likelihood=bernoulli is a distribution over 0/1 pixels"),
         ({"hidden_units": ["8", "x"]}, "hidden_units must be integers"),
         ({"latent_dim": 0}, "latent_dim must be a positive integer"),
         ({"iwae_k": 0}, "iwae_k must be a positive integer"),
