@@ -198,7 +198,7 @@ class Momentum(_Optimizer):
 
 
 @keras.saving.register_keras_serializable(package="mp")
-class Nesterov(_Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum: the gradient is taken at the look-ahead point.
 
     Nesterov's rule, with the gradient at the point `w + mu * v` that the
@@ -235,17 +235,8 @@ class Nesterov(_Optimizer):
         ValueError: if `momentum` is not in [0, 1).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        _check_unit_interval("momentum", momentum)
-        self.momentum = momentum
-
-    def build(self, variables):
-        """Creates one velocity slot per variable, initialised to zero."""
-        if self.built:
-            return
-        super().build(variables)
-        self._velocities = self._add_slots(variables, "velocity")
+    # The velocity slot, the arguments and the config are those of `Momentum`; only the step
+    # differs.
 
     def update_step(self, gradient, variable, learning_rate):
         """Applies one step to `variable` given its `gradient`."""
@@ -257,11 +248,6 @@ class Nesterov(_Optimizer):
         self.assign(v, ops.subtract(ops.multiply(mu, v), ops.multiply(lr, g)))
         # w <- w + mu * v - lr * g   (w is the look-ahead point)
         self.assign_add(variable, ops.subtract(ops.multiply(mu, v), ops.multiply(lr, g)))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"momentum": self.momentum})
-        return config
 
 
 @keras.saving.register_keras_serializable(package="mp")
