@@ -1,5 +1,22 @@
-"""Shared test set-up: quiet TensorFlow before any test imports it."""
+"""Shared test set-up: quiet TensorFlow before any test imports it; shared fixtures."""
 
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture
+def tiny_fid_cache(tmp_path, monkeypatch):
+    """A cache folder for a tiny FID classifier, which the apps train there on first use.
+
+    `mp.generative.fid.load_extractor` is patched to build the tiny classifier, so an app's
+    FID path runs end to end in seconds. Returns the folder, for `fid_cache_dir`.
+    """
+    from mp.generative import fid
+
+    tiny = {"filters": (2, 4), "dense_units": 8, "epochs": 1}
+    real_load = fid.load_extractor
+    monkeypatch.setattr(fid, "load_extractor", lambda *a, **k: real_load(*a, **k, **tiny))
+    return str(tmp_path / "fid_cache")

@@ -65,13 +65,7 @@ def test_ring_run_in_process_and_resume_keeps_the_step_ratio(tmp_path):
     assert "--d_steps=2" in (tmp_path / "ring" / "flags.cfg").read_text()
 
 
-def test_digits_run_reports_fid_and_its_floor(tmp_path, monkeypatch):
-    from mp.generative import fid
-
-    # A tiny feature classifier, trained into the test's own cache.
-    tiny = {"filters": (2, 4), "dense_units": 8, "epochs": 1}
-    real_load = fid.load_extractor
-    monkeypatch.setattr(fid, "load_extractor", lambda *a, **k: real_load(*a, **k, **tiny))
+def test_digits_run_reports_fid_and_its_floor(tmp_path, tiny_fid_cache):
     model_dir = str(tmp_path / "digits")
     metrics = train_gan.run(
         model_dir,
@@ -84,7 +78,7 @@ def test_digits_run_reports_fid_and_its_floor(tmp_path, monkeypatch):
         log_every=2,
         eval_every=2,
         fid_samples=50,
-        fid_cache_dir=str(tmp_path / "cache"),
+        fid_cache_dir=tiny_fid_cache,
         progress=False,
     )
     _check_artifacts(model_dir, metrics)

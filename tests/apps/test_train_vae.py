@@ -100,26 +100,22 @@ def test_dynamic_binarisation_is_seeded_and_has_the_grey_level_as_mean():
     assert abs(float(tf.reduce_mean(a)) - 0.3) < 0.02
 
 
-def test_fid_scores_means_true_samples_and_the_real_floor(tmp_path, monkeypatch):
+def test_fid_scores_means_true_samples_and_the_real_floor(tmp_path, tiny_fid_cache):
     from mp.generative import fid
 
-    # A tiny feature classifier, trained into the test's own cache.
-    tiny = {"filters": (2, 4), "dense_units": 8, "epochs": 1}
-    real_load = fid.load_extractor
-    monkeypatch.setattr(fid, "load_extractor", lambda *a, **k: real_load(*a, **k, **tiny))
     model_dir = str(tmp_path / "run")
     metrics = train_vae.run(
-        model_dir, **(TINY | dict(fid=True, fid_samples=60, fid_cache_dir=str(tmp_path / "c")))
+        model_dir, **(TINY | dict(fid=True, fid_samples=60, fid_cache_dir=tiny_fid_cache))
     )
     _check_artifacts(model_dir, metrics)
     assert metrics["fid_samples"] == 60
-    assert os.listdir(tmp_path / "c")  # the classifier went to the given cache
+    assert os.listdir(tiny_fid_cache)  # the classifier went to the given cache
     for key in ("fid_classifier", "fid_classifier_true_samples"):
         assert np.isfinite(metrics[key]) and metrics[key] > metrics["fid_real_floor"] > 0
     # The decoder means are scored against the test split, as is the floor.
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
     means = model.sample(60, seed=TINY["seed"], mean=True).numpy()
-    expected = fid.fid_classifier(means, "digits", cache_dir=str(tmp_path / "c"))
+    expected = fid.fid_classifier(means, "digits", cache_dir=tiny_fid_cache)
     assert metrics["fid_classifier"] == pytest.approx(expected, rel=1e-4)
 
 
