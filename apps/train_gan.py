@@ -170,7 +170,7 @@ def run(
       d_learning_rate, g_learning_rate: per-network rates; 0 uses `learning_rate`.
       beta_1: Adam's first-moment decay (with `optimizer="adam"`).
       hidden_units: mlp widths; dcgan_filters: channels of D's first convolution.
-      fid_samples: images: samples the FID scores (at most the classifier's held-out
+      fid_samples: (images) samples the FID scores (at most the classifier's held-out
         images, which give the floor with as many).
       fid_cache_dir: cache of the FID's classifier.
       num_modes, ring_radius, ring_std: the ring's mixture.
