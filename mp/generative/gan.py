@@ -228,23 +228,22 @@ def dcgan_discriminator(image_shape, filters=64, negative_slope=0.2):
     return keras.Model(x_in, logits, name="dcgan_discriminator")
 
 
-def build_networks(model, latent_dim, sample_shape, **kwargs):
+def build_networks(model, latent_dim, sample_shape, *, hidden_units=(256, 256), filters=64):
     """`(generator, discriminator)` of the variant `model` (`"mlp"` or `"dcgan"`).
 
     For `mlp`, samples of rank 1 (points) get a linear output, images a
-    sigmoid. `kwargs` go to both builders where they apply (`hidden_units`
-    for mlp; `filters` for dcgan: the generator gets `2 * filters`).
+    sigmoid. Each option applies to one variant and the other ignores it:
+    `hidden_units` (both nets of mlp) and `filters` (dcgan: D's first
+    convolution; the generator gets `2 * filters`).
     """
     sample_shape = _check_shape(sample_shape)
     if model == "mlp":
-        hidden = kwargs.get("hidden_units", (256, 256))
         activation = None if len(sample_shape) == 1 else "sigmoid"
         return (
-            mlp_generator(latent_dim, sample_shape, hidden, output_activation=activation),
-            mlp_discriminator(sample_shape, hidden),
+            mlp_generator(latent_dim, sample_shape, hidden_units, output_activation=activation),
+            mlp_discriminator(sample_shape, hidden_units),
         )
     if model == "dcgan":
-        filters = kwargs.get("filters", 64)
         return (
             dcgan_generator(latent_dim, sample_shape, filters=2 * filters),
             dcgan_discriminator(sample_shape, filters=filters),

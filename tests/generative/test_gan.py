@@ -248,3 +248,9 @@ def test_resume_restores_both_optimizers_the_counter_and_the_noise(tmp_path):
     # Same data, same noise, same optimizer states: the same weights as without the restart.
     for a, b in zip(straight.gan.weights, second.gan.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_build_networks_refuses_an_unknown_option():
+    # A misspelt option must not be ignored silently.
+    with pytest.raises(TypeError, match="hidden_unit"):
+        gan_lib.build_networks("mlp", 2, (2,), hidden_unit=(8,))
