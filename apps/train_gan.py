@@ -10,12 +10,13 @@ non-saturating generator loss, `--d_steps` the discriminator updates per
 generator update. Learning rates: `--learning_rate` is the rate of both
 networks unless `--d_learning_rate` / `--g_learning_rate` (> 0) set one of
 them apart. With `--optimizer=adam` the first-moment decay is `--beta_1`
-(0.5, as in DCGAN). One engine step is one discriminator update, so
-`--train_steps` counts discriminator updates; the generator makes
-`train_steps / d_steps` of them.
+(0.5, as in DCGAN). One engine step is one iteration of the game: `d_steps`
+discriminator updates, each on `--batch_size` real images, then one
+generator update. So `--train_steps` counts generator updates, and the
+discriminator makes `d_steps` times as many.
 
-Artifacts: `flags.cfg`, `ckpt/` (both nets, both optimizers, the update
-counter and the noise generator), `train/` and `eval/` summaries,
+Artifacts: `flags.cfg`, `ckpt/` (both nets, both optimizers and the noise
+generator), `train/` and `eval/` summaries,
 `samples_step<k>.png` at every evaluation and a final `samples.png` (a grid
 of images from fixed latent codes, or the ring's samples over its modes),
 `learning_curves.png` (losses of D and G, D(x) and D(G(z))), `model.keras`
@@ -245,10 +246,11 @@ def run(
         if model == "dcgan" and (sample_shape[0] != sample_shape[1] or sample_shape[0] % 4):
             raise ValueError(f"dcgan needs square images with a side divisible by 4: {dataset}")
         train_images = mp.data.load_numpy(dataset, "train", data_dir)[0]  # missing files: error
-        steps_per_epoch = len(train_images) // batch_size
+        steps_per_epoch = len(train_images) // (batch_size * d_steps)  # rows of one iteration
         if steps_per_epoch == 0:
             raise ValueError(
-                f"batch_size {batch_size} exceeds the {len(train_images)} training images"
+                f"batch_size {batch_size} x d_steps {d_steps} exceeds the {len(train_images)} "
+                "training images"
             )
         train_steps = train_steps or epochs * steps_per_epoch
         name = dataset
@@ -290,7 +292,9 @@ def run(
         ring = dict(num_modes=num_modes, radius=ring_radius, std=ring_std)
 
         def train_data(start_step):
-            return gan_lib.ring_dataset(batch_size, seed=seed, skip_batches=start_step, **ring)
+            return gan_lib.ring_dataset(
+                batch_size * d_steps, seed=seed, skip_batches=start_step, **ring
+            )
 
         eval_data = tf.data.Dataset.from_tensor_slices(
             gan_lib.sample_ring(RING_SAMPLES, seed=seed + 1, **ring)
@@ -298,12 +302,15 @@ def run(
     else:
 
         def train_data(start_step):
-            """The same batches, in the same order, from any step on (resumption)."""
+            """The same batches, in the same order, from any step on (resumption).
+
+            One batch holds the real images of one iteration's `d_steps` D updates.
+            """
             return mp.data.load(
                 dataset,
                 "train",
                 data_dir,
-                batch_size=batch_size,
+                batch_size=batch_size * d_steps,
                 shuffle=True,
                 seed=seed,
                 repeat=True,

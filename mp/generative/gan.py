@@ -32,13 +32,13 @@ flat: its gradient with respect to the logit is `-sigmoid(l_fake) ~ 0`, while
 the non-saturating one's is `-(1 - sigmoid(l_fake)) ~ -1`. That is why the
 non-saturating loss is the one used in practice.
 
-Training alternates: `d_steps` discriminator updates (gradient ascent on V)
-for each generator update, each with its own optimizer. One step of
-`GAN.adversarial_step(x)` is one discriminator update on the real batch `x`;
-the discriminator optimizer's update count (checkpointed with it) decides
-when the generator moves, so a resumed run keeps the ratio. The same step
-serves Keras' `model.fit` (the `train_step` override) and the package's
-engine (`GANTask`). Training noise comes from a `tf.random.Generator` that is
+Training alternates, each network with its own optimizer: one iteration of
+`GAN.adversarial_step(x)` makes `d_steps` discriminator updates (gradient
+ascent on V), each on its own share of the real rows `x`, then one generator
+update. The ratio is fixed by the step itself, with no counter and no
+branch, so a resumed run keeps it and the step runs unchanged on several
+replicas. The same step serves Keras' `model.fit` (the `train_step`
+override) and the package's engine (`GANTask`). Training noise comes from a `tf.random.Generator` that is
 also checkpointed, so a resumed run draws the same noise an uninterrupted one
 would; samples drawn to look at or to score (`GAN.sample`, evaluation) come
 from a second generator, so evaluating never changes what training draws.
@@ -258,15 +258,17 @@ class GAN(keras.Model):
     """A generator and a discriminator trained against each other.
 
     Usable with `model.fit` (after `compile(d_optimizer=..., g_optimizer=...)`)
-    and, through `GANTask`, with `mp.engine.Trainer`. Calling the model maps
-    latent codes to samples.
+    and, through `GANTask`, with `mp.engine.Trainer`; with `d_steps > 1` each
+    training batch holds the rows of `d_steps` discriminator updates. Calling
+    the model maps latent codes to samples.
 
     Args:
       generator: a `keras.Model` from `z [B, latent_dim]` to samples.
       discriminator: a `keras.Model` from samples to logits `[B, 1]`.
       latent_dim: size of `z`.
       generator_loss: `"non_saturating"` (default) or `"saturating"`.
-      d_steps: discriminator updates per generator update (>= 1).
+      d_steps: discriminator updates per generator update (>= 1), all in one
+        `adversarial_step`.
       seed: seed of training's noise generator (`sample` draws with `seed + 1`).
     """
 
@@ -303,11 +305,6 @@ class GAN(keras.Model):
         self.trackers = {
             name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_real", "d_fake")
         }
-
-    @property
-    def d_updates(self):
-        """Number of discriminator updates so far: the discriminator optimizer's count."""
-        return self.d_optimizer.iterations
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
         """Sets the two optimizers and builds their slots."""
@@ -358,41 +355,30 @@ class GAN(keras.Model):
         fake_logits = self.discriminator(fake, training=True)
         return global_mean(generator_loss(fake_logits[:, 0], self.generator_loss_kind))
 
-    def generator_step(self, batch_size, update=True):
-        """One update of G on `batch_size` fresh latent codes; returns its loss share.
-
-        Args:
-          batch_size: number of latent codes.
-          update: apply the gradient; a boolean tensor decides inside the graph.
-            Either way the loss and its gradient are computed, so the gradient
-            tape stays outside any `tf.cond`.
-        """
+    def generator_step(self, batch_size):
+        """One update of G on `batch_size` fresh latent codes; returns its loss share."""
         with tf.GradientTape() as tape:
             loss = self._generator_loss(batch_size)
         variables = self.generator.trainable_variables
-        gradients = tape.gradient(loss, variables)
-
-        def apply():
-            self.g_optimizer.apply_gradients(zip(gradients, variables))
-            return tf.constant(True)
-
-        if isinstance(update, bool):
-            if update:
-                apply()
-        else:
-            tf.cond(update, apply, lambda: tf.constant(False))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
     def adversarial_step(self, real):
-        """One discriminator update, then a generator update every `d_steps`-th time.
+        """One iteration of the game: `d_steps` updates of D, then one update of G.
+
+        Args:
+          real: the real rows of all `d_steps` discriminator updates, `d_steps`
+            equal parts in order (`d_steps * B` rows for batches of B; the
+            number of rows must divide by `d_steps`).
 
         Returns:
-          The discriminator's outputs plus `loss/generator` (computed on every
-          step, applied on every `d_steps`-th).
+          The discriminator's outputs averaged over its `d_steps` updates, plus
+          `loss/generator`.
         """
-        outputs = self.discriminator_step(real)  # counts one more update of D
-        update = True if self.d_steps == 1 else self.d_updates % self.d_steps == 0
-        outputs["loss/generator"] = self.generator_step(tf.shape(real)[0], update=update)
+        parts = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        steps = [self.discriminator_step(part) for part in parts]
+        outputs = {key: tf.add_n([s[key] for s in steps]) / len(steps) for key in steps[0]}
+        outputs["loss/generator"] = self.generator_step(tf.shape(parts[-1])[0])
         return outputs
 
     # Keras' model.fit
@@ -414,7 +400,7 @@ class GAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def checkpoint_items(self):
-        """What a resumed run needs: both nets, both optimizers (their counts), the noise."""
+        """What a resumed run needs: both nets, both optimizers, the noise."""
         return {
             "generator": self.generator,
             "discriminator": self.discriminator,
@@ -426,6 +412,8 @@ class GAN(keras.Model):
 
 class GANTask(Task):
     """The GAN game as an `mp.engine` task; one engine step is `GAN.adversarial_step`.
+
+    A step reads `d_steps` batches at once: give it batches of `d_steps * B` rows.
 
     Args:
       gan: a `GAN`, or a function returning one (under a distribution strategy

@@ -43,25 +43,25 @@ def _check_artifacts(model_dir, metrics):
         assert key in metrics
 
 
-def test_ring_run_in_process_and_resume_keeps_the_step_ratio(tmp_path):
+def test_ring_run_in_process_and_resume_keeps_the_optimizers(tmp_path):
     model_dir = str(tmp_path / "ring")
     kwargs = dict(RING, d_steps=2, log_every=5, checkpoint_every=5, eval_every=5)
     metrics = train_gan.run(model_dir, train_steps=9, **kwargs)
     _check_artifacts(model_dir, metrics)
     assert os.path.exists(os.path.join(model_dir, "samples_step5.png"))
     assert metrics["global_step"] == 9
-    # G moves after D updates 2, 4, 6, 8.
-    assert (metrics["d_updates"], metrics["g_updates"]) == (9, 4)
+    # Each step: 2 D updates, then 1 G update.
+    assert (metrics["d_updates"], metrics["g_updates"]) == (18, 9)
     assert 0 <= metrics["modes_covered"] <= 8 and 0.0 <= metrics["high_quality_fraction"] <= 1.0
     assert sum(metrics["mode_counts"]) <= 2500
     history = json.loads((tmp_path / "ring" / "history.json").read_text())
     assert [e["step"] for e in history["train"]] == [5, 9]
     assert "diagnostics/modes_covered" in history["train"][0]
-    # Resume with a larger budget: the optimizers and the counter continue, so G moves after
-    # D updates 10, 12, 14: 4 + 3 = 7. (A counter restarting at 0 would give 4 + 2 = 6.)
+    # Resume with a larger budget: the restored optimizers count on from 18 and 9 (fresh
+    # ones would end at 10 and 5).
     resumed = train_gan.run(model_dir, train_steps=14, **kwargs)
     assert resumed["resumed_from_step"] == 9 and resumed["global_step"] == 14
-    assert (resumed["d_updates"], resumed["g_updates"]) == (14, 7)
+    assert (resumed["d_updates"], resumed["g_updates"]) == (28, 14)
     assert "--d_steps=2" in (tmp_path / "ring" / "flags.cfg").read_text()
 
 
@@ -137,7 +137,7 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert "step 20/20" in out.stdout  # plain progress lines when not a TTY
     metrics = json.loads((model_dir / "metrics.json").read_text())
     _check_artifacts(str(model_dir), metrics)
-    assert (metrics["d_updates"], metrics["g_updates"]) == (20, 10)
+    assert (metrics["d_updates"], metrics["g_updates"]) == (40, 20)
     assert "error" not in out.stderr.lower(), out.stderr
 
 

@@ -107,17 +107,30 @@ def test_training_moves_the_generator_towards_the_data():
     assert samples.std() == pytest.approx(0.5, abs=0.25)  # started at 1
 
 
-def test_d_steps_counts_updates_of_each_optimizer():
-    g, d = gan_lib.build_networks("mlp", 2, (2,), hidden_units=(8,))
-    gan = gan_lib.GAN(g, d, latent_dim=2, d_steps=3)
-    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-    step = tf.function(gan.adversarial_step)
-    for _ in range(7):
-        step(tf.constant(gan_lib.sample_ring(16)))
-    # 7 discriminator updates; the generator moves after updates 3 and 6.
-    assert int(gan.d_updates.numpy()) == 7
-    assert int(gan.d_optimizer.iterations.numpy()) == 7
-    assert int(gan.g_optimizer.iterations.numpy()) == 2
+def test_one_step_is_d_steps_updates_of_d_on_their_own_rows_then_one_of_g():
+    def fresh(d_steps):
+        keras.utils.set_random_seed(0)
+        g, d = gan_lib.build_networks("mlp", 2, (2,), hidden_units=(8,))
+        gan = gan_lib.GAN(g, d, latent_dim=2, d_steps=d_steps, seed=7)
+        gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
+        return gan
+
+    real = tf.constant(gan_lib.sample_ring(48, seed=3))
+    game = fresh(3)
+    outputs = tf.function(game.adversarial_step)(real)
+    # The same by hand: D on rows 0-15, 16-31, 32-47 in turn, then G on 16 codes.
+    by_hand = fresh(1)
+    d_outputs = [by_hand.discriminator_step(real[i : i + 16]) for i in (0, 16, 32)]
+    g_loss = by_hand.generator_step(16)
+    assert int(game.d_optimizer.iterations.numpy()) == 3
+    assert int(game.g_optimizer.iterations.numpy()) == 1
+    for a, b in zip(game.weights, by_hand.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    mean_d_loss = np.mean([o["loss/discriminator"].numpy() for o in d_outputs])
+    assert float(outputs["loss/discriminator"]) == pytest.approx(mean_d_loss, rel=1e-5)
+    assert float(outputs["loss/generator"]) == pytest.approx(float(g_loss), rel=1e-5)
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):  # 40 rows, 3 parts
+        game.adversarial_step(real[:40])
 
 
 def test_drawing_samples_leaves_training_noise_alone():
@@ -150,11 +163,11 @@ def test_model_fit_runs_the_same_step():
     gan = gan_lib.GAN(g, d, latent_dim=4, d_steps=2)
     gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3))
     x = np.random.default_rng(0).uniform(size=(64, 8, 8, 1)).astype(np.float32)
-    history = gan.fit(x, batch_size=16, epochs=1, verbose=0)
+    history = gan.fit(x, batch_size=16, epochs=1, verbose=0)  # 4 steps of 2 x 8 rows
     assert set(history.history) == {"d_loss", "g_loss", "d_real", "d_fake"}
     assert all(np.isfinite(v[0]) for v in history.history.values())
-    assert int(gan.d_optimizer.iterations.numpy()) == 4
-    assert int(gan.g_optimizer.iterations.numpy()) == 2
+    assert int(gan.d_optimizer.iterations.numpy()) == 8
+    assert int(gan.g_optimizer.iterations.numpy()) == 4
     assert gan(tf.zeros((3, 4))).shape == (3, 8, 8, 1)
 
 
@@ -222,7 +235,7 @@ def _task(d_steps=2):
     )
 
 
-def test_resume_restores_both_optimizers_the_counter_and_the_noise(tmp_path):
+def test_resume_restores_both_optimizers_and_the_noise(tmp_path):
     def data(start):
         return gan_lib.ring_dataset(32, seed=1, skip_batches=start)
 
@@ -233,18 +246,17 @@ def test_resume_restores_both_optimizers_the_counter_and_the_noise(tmp_path):
     keras.utils.set_random_seed(0)
     first = _task()
     Trainer(first, tmp_path / "resumed", train_steps=3, log_every=1, progress=False).fit(data)
-    assert int(first.gan.g_optimizer.iterations.numpy()) == 1  # after D updates 2 only
+    assert int(first.gan.d_optimizer.iterations.numpy()) == 6  # 3 steps of 2 D updates
+    assert int(first.gan.g_optimizer.iterations.numpy()) == 3
     keras.utils.set_random_seed(123)  # a fresh process: other initial weights
     second = _task()
     trainer = Trainer(second, tmp_path / "resumed", train_steps=6, log_every=1, progress=False)
     assert trainer.resumed_from_step == 3
-    assert int(second.gan.d_updates.numpy()) == 3
-    assert int(second.gan.d_optimizer.iterations.numpy()) == 3
-    assert int(second.gan.g_optimizer.iterations.numpy()) == 1
-    trainer.fit(data)
-    # Six D updates, G after 2, 4, 6: the ratio held across the restart.
     assert int(second.gan.d_optimizer.iterations.numpy()) == 6
     assert int(second.gan.g_optimizer.iterations.numpy()) == 3
+    trainer.fit(data)
+    assert int(second.gan.d_optimizer.iterations.numpy()) == 12
+    assert int(second.gan.g_optimizer.iterations.numpy()) == 6
     # Same data, same noise, same optimizer states: the same weights as without the restart.
     for a, b in zip(straight.gan.weights, second.gan.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
