@@ -12,6 +12,10 @@ import os
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# One instance per name and process: a second MirroredStrategy in the same process can mix
+# up the collective all-reduces of the first (shape mismatches when a second model trains),
+# and a MultiWorkerMirroredStrategy may only be created once.
+_INSTANCES = {}
 
 
 def make_strategy(name="default"):
@@ -23,13 +27,19 @@ def make_strategy(name="default"):
         `multi_worker` (synchronous data parallelism over the machines listed in
         `TF_CONFIG`).
 
+    The distributed strategies are made once per process and then reused, so
+    several trainings in one process (a notebook, a test session) share them.
+
     Raises:
       ValueError: for an unknown name, or `multi_worker` without `TF_CONFIG`.
     """
     if name == "default":
         return tf.distribute.get_strategy()
+    if name in _INSTANCES:
+        return _INSTANCES[name]
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        _INSTANCES[name] = tf.distribute.MirroredStrategy()
+        return _INSTANCES[name]
     if name == "multi_worker":
         config = os.environ.get("TF_CONFIG")
         if not config:
@@ -41,7 +51,8 @@ def make_strategy(name="default"):
             json.loads(config)
         except json.JSONDecodeError as e:
             raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        _INSTANCES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        return _INSTANCES[name]
     raise ValueError(
         f"Unknown strategy. Expected one of {', '.join(STRATEGIES)}. "
         f"Received: strategy={name!r}"
