@@ -160,10 +160,7 @@ def run_classifier(
         progress=progress,
         diagnostics=_diagnostics(model, dataset, data_dir) if log_diagnostics else None,
     )
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
-    if trainer.resumed_from_step is not None and progress:
-        print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
+    common.start_run(model_dir, hparams, trainer.resumed_from_step, progress)
     result = trainer.fit(train_data, validation_data or test_data)
     evaluation = trainer.evaluate(test_data) if validation_data else result["eval"]
 

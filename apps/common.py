@@ -169,6 +169,17 @@ def history_json(history):
     }
 
 
+def start_run(model_dir, hparams, resumed_from_step=None, progress=False):
+    """Creates `model_dir` and writes its `flags.cfg`, once every input has been checked.
+
+    With `progress`, says so when the run resumes from a checkpoint at `resumed_from_step`.
+    """
+    os.makedirs(model_dir, exist_ok=True)
+    write_text(os.path.join(model_dir, "flags.cfg"), flags_cfg(hparams))
+    if resumed_from_step is not None and progress:
+        print(f"resuming from global_step {resumed_from_step} in {model_dir}", flush=True)
+
+
 def flags_cfg(hparams):
     """The flagfile text that replays a run with `hparams` (flag name -> value)."""
     lines = []

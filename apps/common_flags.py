@@ -153,6 +153,24 @@ def define(*, dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3, op
     )
 
 
+def define_fid():
+    """The FID flags of the generative apps (train_vae, train_gan): same names, same meaning."""
+    define_once(
+        flags.DEFINE_integer,
+        "fid_samples",
+        5000,
+        "Samples scored by the FID (at most the classifier's held-out images, which give the "
+        "floor with as many).",
+        lower_bound=2,
+    )
+    define_once(
+        flags.DEFINE_string,
+        "fid_cache_dir",
+        None,
+        "Where the FID's feature classifier is cached (default $MP_CACHE_DIR or ~/.cache/mp).",
+    )
+
+
 def hparams(names=COMMON):
     """The current values of the flags `names`, as keyword arguments."""
     return {name: FLAGS[name].value for name in names}

@@ -277,8 +277,7 @@ def run(
     )
 
     # --- train ------------------------------------------------------------
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
+    common.start_run(model_dir, hparams)
     results = transfer.fit_two_phases(
         model,
         pretrained_base,

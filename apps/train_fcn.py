@@ -213,10 +213,7 @@ def run(
         jit_compile=jit_compile,
         progress=progress,
     )
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
-    if trainer.resumed_from_step is not None and progress:
-        print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
+    common.start_run(model_dir, hparams, trainer.resumed_from_step, progress)
     result = trainer.fit(train_data, test_data)
     evaluation = result["eval"]
     mean_iou = SegmentationTask.mean_iou(evaluation)

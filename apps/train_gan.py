@@ -77,20 +77,7 @@ common_flags.define_once(
     64,
     "dcgan: channels of D's first convolution (G's first map has twice as many).",
 )
-common_flags.define_once(
-    flags.DEFINE_integer,
-    "fid_samples",
-    5000,
-    "Samples scored by the FID (at most the classifier's held-out images, which give the "
-    "floor with as many).",
-    lower_bound=2,
-)
-common_flags.define_once(
-    flags.DEFINE_string,
-    "fid_cache_dir",
-    None,
-    "Where the FID's feature classifier is cached (default $MP_CACHE_DIR or ~/.cache/mp).",
-)
+common_flags.define_fid()
 common_flags.define_once(flags.DEFINE_integer, "num_modes", 8, "ring: number of Gaussians.")
 common_flags.define_once(flags.DEFINE_float, "ring_radius", 2.0, "ring: radius of the ring.")
 common_flags.define_once(flags.DEFINE_float, "ring_std", 0.02, "ring: std of each Gaussian.")
@@ -370,10 +357,7 @@ def run(
     trainer.diagnostics = diagnostics
 
     # --- train ------------------------------------------------------------
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
-    if trainer.resumed_from_step is not None and progress:
-        print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
+    common.start_run(model_dir, hparams, trainer.resumed_from_step, progress)
     result = trainer.fit(train_data, eval_data)
     step = result["global_step"]
 

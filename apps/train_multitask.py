@@ -225,8 +225,7 @@ def run(
         )
         for name, (task_weights, directory) in runs.items()
     }
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
+    common.start_run(model_dir, hparams)
 
     # --- train ------------------------------------------------------------
     results = {}

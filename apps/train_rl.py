@@ -419,8 +419,7 @@ def run(
         per_algo[name] = m
 
     # --- artifacts, metrics.json last ---------------------------------------
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
+    common.start_run(model_dir, hparams)
     _write_values_npz(os.path.join(model_dir, "values.npz"), results)
     terminal = mdp.terminal if mdp is not None else None
     shown = {}

@@ -257,8 +257,7 @@ def run(
             "labelled": len(labelled),
             "unlabelled": len(unlabelled),
         }
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
+    common.start_run(model_dir, hparams)
 
     # --- train: each pair, the main setting first ---------------------------
     results = {}

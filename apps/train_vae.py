@@ -77,20 +77,7 @@ common_flags.define_once(
     "Compute the classifier-feature FID of samples (trains and caches a classifier the "
     "first time). Default: on for fashion_mnist and mnist, off for digits.",
 )
-common_flags.define_once(
-    flags.DEFINE_integer,
-    "fid_samples",
-    5000,
-    "Samples scored by the FID (at most the classifier's held-out images, which give the "
-    "floor with as many).",
-    lower_bound=2,
-)
-common_flags.define_once(
-    flags.DEFINE_string,
-    "fid_cache_dir",
-    None,
-    "Where the FID's feature classifier is cached (default $MP_CACHE_DIR or ~/.cache/mp).",
-)
+common_flags.define_fid()
 
 MODEL_FLAGS = (
     "model",
@@ -349,10 +336,7 @@ def run(
         early_stopping_metric="loss",
         progress=progress,
     )
-    os.makedirs(model_dir, exist_ok=True)
-    common.write_text(os.path.join(model_dir, "flags.cfg"), common.flags_cfg(hparams))
-    if trainer.resumed_from_step is not None and progress:
-        print(f"resuming from global_step {trainer.resumed_from_step} in {model_dir}", flush=True)
+    common.start_run(model_dir, hparams, trainer.resumed_from_step, progress)
     result = trainer.fit(train_data, validation_data or test_data)
     evaluation = trainer.evaluate(test_data) if validation_data else result["eval"]
 
