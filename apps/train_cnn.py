@@ -1,32 +1,29 @@
 """Train a CNN classifier: `python -m apps.train_cnn --flagfile=flags/cnn_digits.cfg`.
 
 The default is the classic conv-pool-conv-pool-dense network (`mp.cnn.classic`);
-`--model=` picks any registered architecture (chapter 3 adds the zoo).
+`--model=` picks any registered architecture (chapter 3 adds the zoo), and
+`--model_options=depth=56` passes keyword arguments to its builder.
 
 Course: ch3 Convolutional Neural Networks.
 """
 
 from absl import flags
 
-from apps import common, common_flags
-from apps.classifier import run_classifier
+from apps import runner
+from apps.classification import run_classifier
 
-FLAGS = flags.FLAGS
-common_flags.define(dataset="digits", batch_size=64, epochs=10, learning_rate=1e-3)
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_string, "model", "classic_cnn", "Registered architecture (mp.cnn.model_names())."
 )
-common_flags.define_once(
-    flags.DEFINE_float, "dropout", 0.4, "Dropout before the logits (classic_cnn)."
-)
-common_flags.define_once(
+runner.define_once(flags.DEFINE_float, "dropout", 0.4, "Dropout before the logits (classic_cnn).")
+runner.define_once(
     flags.DEFINE_integer,
     "dense_units",
     1024,
     "Width of the hidden dense layer (classic_cnn).",
     lower_bound=1,
 )
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_string,
     "model_options",
     "",
@@ -34,9 +31,11 @@ common_flags.define_once(
     "depth=22,growth_rate=12 (densenet_small), width=0.5 (vgg_small): the keyword "
     "arguments of the model's builder in mp.cnn.",
 )
-
-
-MODEL_FLAGS = ("model", "dropout", "dense_units", "model_options")
+APP = runner.App(
+    "train_cnn",
+    own=("model", "dropout", "dense_units", "model_options"),
+    defaults={"epochs": 10},
+)
 
 
 def parse_model_options(text):
@@ -74,13 +73,16 @@ def run(
     dropout=0.4,
     dense_units=1024,
     model_options="",
-    **hparams,
+    progress=True,
+    **shared,
 ):
-    """Trains `model` on `hparams["dataset"]`; returns the metrics (see apps/classifier.py).
+    """Trains `model` on `shared["dataset"]`; returns the metrics (apps/classification.py).
 
-    `model_options` (a `name=value,...` string or a dict) go to the model's builder.
+    `model_options` (a `name=value,...` string or a dict) go to the model's builder;
+    `shared` are the shared flags (`apps.runner.RunConfig`).
     """
     import mp.cnn
+    from mp.cnn.inception import TASKS  # architectures that train with a task of their own
 
     if model not in mp.cnn.model_names():
         raise ValueError(
@@ -100,31 +102,18 @@ def run(
         except TypeError as error:  # an option the builder does not take
             raise ValueError(f"model_options do not fit --model={model}: {error}") from None
 
-    from mp.cnn.inception import TASKS  # architectures that train with a task of their own
-
+    text = ",".join(f"{name}={value}" for name, value in options.items())
     return run_classifier(
-        app_name="train_cnn",
-        build_model=build,
+        APP,
+        build,
+        shared=shared | {"model_dir": model_dir},
+        own={"model": model, **extra, "model_options": text},
         task_class=TASKS.get(model),
-        model_dir=model_dir,
-        model_hparams={"model": model, **extra, "model_options": _format_options(options)},
-        **hparams,
+        progress=progress,
     )
 
 
-def _format_options(options):
-    return ",".join(f"{name}={value}" for name, value in options.items())
-
-
-def flag_values():
-    """The keyword arguments of `run` as the parsed flags give them."""
-    return {name: FLAGS[name].value for name in MODEL_FLAGS} | common_flags.hparams()
-
-
-def main(argv):
-    del argv
-    run(**flag_values())
-
+flag_values = APP.flag_values
 
 if __name__ == "__main__":
-    common.cli(main)
+    APP.cli(run)

@@ -53,6 +53,22 @@ def confusion_matrix_figure(matrix, class_names, title=""):
     return fig
 
 
+def confusion_matrix_of(model, data, num_classes):
+    """The confusion matrix of a classifier of logits on `data` ((images, labels) batches)."""
+    labels, predictions = [], []
+    for images, batch_labels in data:
+        predictions.append(np.argmax(model(images, training=False), axis=-1))
+        labels.append(np.asarray(batch_labels))
+    return confusion_matrix(np.concatenate(labels), np.concatenate(predictions), num_classes)
+
+
+def confusion_matrix_figure_of(model, data, class_names, title=""):
+    """`confusion_matrix_figure` of `model` on `data`: what a notebook calls after training."""
+    return confusion_matrix_figure(
+        confusion_matrix_of(model, data, len(class_names)), class_names, title=title
+    )
+
+
 def learning_curves_figure(
     history, train_key="loss/total", eval_keys=("loss", "top1"), eval_label="eval"
 ):

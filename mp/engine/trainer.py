@@ -121,6 +121,8 @@ class Trainer:
       max_to_keep: checkpoints kept in `ckpt/`.
       jit_compile: compile the step with XLA. Measure first: it sped up an MLP
         but slowed convolutions on a CPU (benchmarks/RESULTS.md).
+      run_eagerly: run the steps op by op, without `tf.function`, to debug a step
+        (prints and breakpoints work; slow).
       early_stopping_patience: stop after this many evaluations without
         improvement of `early_stopping_metric`, then restore the best weights.
         0 disables early stopping.
@@ -145,6 +147,7 @@ class Trainer:
         eval_every=0,
         max_to_keep=3,
         jit_compile=False,
+        run_eagerly=False,
         early_stopping_patience=0,
         early_stopping_metric="loss",
         early_stopping_mode="min",
@@ -176,7 +179,8 @@ class Trainer:
         self.log_every = int(log_every)
         self.checkpoint_every = int(checkpoint_every)
         self.eval_every = int(eval_every)
-        self.jit_compile = jit_compile
+        self.jit_compile = jit_compile and not run_eagerly
+        self.run_eagerly = run_eagerly
         self.patience = int(early_stopping_patience)
         self.monitor = early_stopping_metric
         self.sign = 1.0 if early_stopping_mode == "min" else -1.0
@@ -281,7 +285,6 @@ class Trainer:
             self.global_step.assign_add(1)
             return outputs
 
-        @tf.function
         def train_steps(iterator, steps):
             """Runs `steps` updates in graph mode; returns the mean of each output."""
             totals = one_step(next(iterator))
@@ -290,12 +293,13 @@ class Trainer:
                 totals = {k: totals[k] + outputs[k] for k in totals}
             return {k: v / tf.cast(steps, v.dtype) for k, v in totals.items()}
 
-        @tf.function(reduce_retracing=True)
         def python_step(batch):
             """One update from a batch a Python iterator produced (e.g. RL rollouts)."""
             return one_step(batch)
 
-        return train_steps, python_step
+        if self.run_eagerly:
+            return train_steps, python_step
+        return tf.function(train_steps), tf.function(python_step, reduce_retracing=True)
 
     def _make_eval_fn(self, element_spec):
         @tf.function(input_signature=[element_spec])

@@ -184,3 +184,22 @@ def per_layer_gradient_norms(model, x, y, loss_fn=None):
         layer = path.rsplit("/", 1)[0]
         squares[layer] = squares.get(layer, 0.0) + norm**2
     return {layer: float(np.sqrt(total)) for layer, total in squares.items()}
+
+
+def monitor(model, x, y):
+    """A `step -> {name: value}` function for `Trainer(diagnostics=...)` on a fixed sample.
+
+    It reports `dead_relu_fraction` over all ReLU layers, `dead_relu/<layer>` and
+    `grad_norm/<layer>` (cross-entropy gradients of `x`, `y`).
+    """
+
+    def measure(step):
+        del step
+        dead = dead_relu_fraction(model, x)
+        norms = per_layer_gradient_norms(model, x, y)
+        values = {"dead_relu_fraction": dead.pop("all")}
+        values |= {f"dead_relu/{name}": fraction for name, fraction in dead.items()}
+        values |= {f"grad_norm/{name}": norm for name, norm in norms.items()}
+        return values
+
+    return measure
