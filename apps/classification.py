@@ -44,7 +44,7 @@ def run_classifier(app, build_model, *, shared, own, task_class=None, progress=T
     trainer = run.trainer(task, train_steps, diagnostics=diagnostics)
     result, evaluation = run.fit(trainer, run.train_data(), test_data, validation_data)
 
-    run.save_model(model)
+    run.export(task)
     run.save_figure(
         plotting.confusion_matrix_figure_of(
             model,

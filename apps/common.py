@@ -117,7 +117,7 @@ def default_model_dir(app_name, dataset):
     return os.path.join("runs", f"{app_name}-{dataset}")
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Calls `write(tmp_path)`, then renames the temporary file onto `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1]
@@ -132,12 +132,15 @@ def _atomic_write(path, write):
         raise
 
 
+_atomic_write = atomic_write  # TODO(lead): remove once no app uses the old name
+
+
 def write_text(path, text):
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def write_json(path, obj):
@@ -151,14 +154,14 @@ def read_json(path):
 
 def save_model(model, path):
     """Saves a Keras model to `path` (`.keras`) without leaving half a file."""
-    _atomic_write(path, model.save)
+    atomic_write(path, model.save)
 
 
 def save_figure(figure, path):
     def write(tmp):
         figure.savefig(tmp, dpi=120, bbox_inches="tight")
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def history_json(history):

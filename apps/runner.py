@@ -414,6 +414,10 @@ class Experiment:
     def save_model(self, model, name="model.keras"):
         common.save_model(model, self.path(name))
 
+    def export(self, task, name="model.keras"):
+        """Saves what `task.export` saves (its main model), without leaving half a file."""
+        common.atomic_write(self.path(name), task.export)
+
     def save_figure(self, figure, name):
         common.save_figure(figure, self.path(name))
 

@@ -429,16 +429,11 @@ class InceptionTask(ClassificationTask):
         with tf.GradientTape() as tape:
             loss, parts, logits = self.compute_losses(images, labels, training=True)
         grad_norm = self._minimize(tape, loss, self._trained().trainable_variables)
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        outputs = {
+        return {
             "loss/total": loss,
             **parts,
             "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
-            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
-        }
-        if grad_norm is not None:
-            outputs["charts/grad_norm"] = grad_norm / replicas
-        return outputs
+        } | self._charts(grad_norm)
 
 
 # The task each registered name trains with (`apps/train_cnn.py`); others use

@@ -14,7 +14,10 @@ what one training step does.
 The one rule across replicas: every value a step returns is this replica's
 share of a mean over the *global* batch (divide sums by the global batch size;
 `tf.nn.compute_average_loss` does exactly that). The engine sums the shares over
-replicas, so a value reads the same on one device or eight.
+replicas, so a value reads the same on one device or eight. The exception is
+declared, not divided by hand: outputs under `REPLICA_MEAN_PREFIXES` (`charts/`:
+a learning rate, a gradient norm after the all-reduce) are whole on every
+replica, and the engine averages them instead.
 
 Course: ch1 (losses), ch7.1 TensorFlow tips (logits, `in_top_k`, `global_step`).
 """
@@ -46,6 +49,8 @@ class Task:
     """
 
     global_step = None
+    # Outputs every replica holds whole (not a share): averaged over replicas, not summed.
+    REPLICA_MEAN_PREFIXES = ("charts/",)
 
     def build(self):
         """Creates models and optimizers, including the optimizer's slots."""
@@ -58,8 +63,9 @@ class Task:
     def train_step(self, batch):
         """One update from `batch`; returns a dict of scalar global-mean shares.
 
-        Keys are summary tags such as `loss/total` or `metrics/top1`; the first
-        key starting with `loss` is the one the NaN guard and progress bar watch.
+        Keys are summary tags such as `loss/total` or `metrics/top1`. The NaN guard
+        watches every key starting with `loss`; the progress bar shows all but the
+        `charts/` ones.
         """
         raise NotImplementedError
 
@@ -68,7 +74,7 @@ class Task:
         raise NotImplementedError
 
     def export(self, path):
-        """Saves the task's main model to `path` (a `.keras` file)."""
+        """Saves the task's main model to `path` (a `.keras` file); apps call it at the end."""
         raise NotImplementedError
 
 
@@ -116,6 +122,13 @@ class SingleModelTask(Task):
         self.optimizer.apply_gradients(zip(gradients, variables))
         return grad_norm
 
+    def _charts(self, grad_norm):
+        """The `charts/` outputs of an update: the learning rate and the gradient norm."""
+        outputs = {"charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32)}
+        if grad_norm is not None:
+            outputs["charts/grad_norm"] = grad_norm
+        return outputs
+
     def _clip(self, gradients):
         """Clips the global gradient by its global norm; returns it and the norm.
 
@@ -160,16 +173,11 @@ class ClassificationTask(SingleModelTask):
             if self.model.losses:  # weight penalties, added once per global batch
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
         grad_norm = self._minimize(tape, loss)
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        outputs = {
+        return {
             "loss/total": loss,
             "loss/cross_entropy": data_loss,
             "metrics/top1": global_mean(tf.math.in_top_k(targets=labels, predictions=logits, k=1)),
-            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
-        }
-        if grad_norm is not None:
-            outputs["charts/grad_norm"] = grad_norm / replicas
-        return outputs
+        } | self._charts(grad_norm)
 
     def eval_step(self, batch):
         images, labels = batch

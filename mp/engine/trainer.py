@@ -226,7 +226,7 @@ class Trainer:
         self.resumed_from_step = self._restore()
         self._saved_step = self.resumed_from_step
         self._train_fn = None
-        self._eval_fn = None
+        self._eval_fns = {}  # one traced evaluation per dataset signature
         self._signal = None
         # What this process saw, for learning curves: (step, outputs) pairs.
         self.history = {"train": [], "eval": []}
@@ -272,8 +272,14 @@ class Trainer:
         return tf.function(step, jit_compile=True) if self.jit_compile else step
 
     def _reduce(self, outputs):
+        """Sums each replica's share; averages the values a task declares whole per replica."""
+        whole = self.task.REPLICA_MEAN_PREFIXES
         return {
-            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            k: self.strategy.reduce(
+                tf.distribute.ReduceOp.MEAN if k.startswith(whole) else tf.distribute.ReduceOp.SUM,
+                v,
+                axis=None,
+            )
             for k, v in outputs.items()
         }
 
@@ -313,11 +319,13 @@ class Trainer:
     def evaluate(self, data):
         """Means of the task's eval sums over `data` (a finite `tf.data.Dataset`)."""
         dist = self._distribute(data)
-        if self._eval_fn is None:
-            self._eval_fn = self._make_eval_fn(dist.element_spec)
+        key = repr(dist.element_spec)
+        if key not in self._eval_fns:
+            self._eval_fns[key] = self._make_eval_fn(dist.element_spec)
+        eval_fn = self._eval_fns[key]
         totals = None
         for batch in dist:
-            outputs = {k: v.numpy() for k, v in self._eval_fn(batch).items()}
+            outputs = {k: v.numpy() for k, v in eval_fn(batch).items()}
             totals = outputs if totals is None else {k: totals[k] + outputs[k] for k in totals}
         if not totals or totals.get("count", 0) == 0:
             raise ValueError("evaluation data is empty")
@@ -447,6 +455,7 @@ class Trainer:
         return tf.summary.create_file_writer(os.path.join(self.model_dir, name))
 
     def _check_finite(self, outputs, step):
+        """The NaN guard: every output whose key starts with `loss` must be finite."""
         bad = {k: v for k, v in outputs.items() if k.startswith("loss") and not math.isfinite(v)}
         if bad:
             key, value = next(iter(bad.items()))

@@ -85,7 +85,8 @@ def test_eval_matches_numpy_and_traces_once(tmp_path):
     results = trainer.evaluate(_eval_data())
     trainer.evaluate(_eval_data())
     # Batches of 100, 100 and 56 share one trace (the signature has no batch size).
-    assert trainer._eval_fn.experimental_get_tracing_count() == 1
+    (eval_fn,) = trainer._eval_fns.values()
+    assert eval_fn.experimental_get_tracing_count() == 1
     x, y = _problem(seed=1)
     logits = task.model(x).numpy().astype(np.float64)
     log_z = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
@@ -257,6 +258,38 @@ def test_jit_compile_matches_graph(tmp_path):
     jit.fit(_train_data())
     for a, b in zip(_weights(plain.task), _weights(jit.task)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_run_eagerly_matches_graph(tmp_path):
+    graph = Trainer(_task(), tmp_path / "a", train_steps=20, log_every=10, progress=False)
+    graph.fit(_train_data())
+    eager = Trainer(
+        _task(), tmp_path / "b", train_steps=20, log_every=10, run_eagerly=True, progress=False
+    )
+    calls = []
+    step = eager.task.train_step
+
+    def counted(batch):  # a Python side effect runs every step only when eager
+        calls.append(tf.executing_eagerly())
+        return step(batch)
+
+    eager.task.train_step = counted
+    eager.fit(_train_data())
+    assert calls == [True] * 20
+    for a, b in zip(_weights(graph.task), _weights(eager.task)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluates_a_second_dataset_of_another_signature(tmp_path):
+    trainer = Trainer(_task(), tmp_path, train_steps=1, progress=False)
+    first = trainer.evaluate(_eval_data())
+    x, y = _problem(seed=1)
+    # Same examples, labels as int64 and images as float64: another element spec.
+    other = tf.data.Dataset.from_tensor_slices((x.astype("float64"), y.astype("int64"))).batch(64)
+    second = trainer.evaluate(other.map(lambda a, b: (tf.cast(a, tf.float32), b)))
+    assert len(trainer._eval_fns) == 2
+    assert second["loss"] == pytest.approx(first["loss"], rel=1e-5)
+    assert second["count"] == first["count"] == 256
 
 
 def test_bad_arguments_raise():
