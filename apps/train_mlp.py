@@ -66,7 +66,7 @@ def run(
     **shared,
 ):
     """Trains an MLP on `shared["dataset"]`; returns the metrics (apps/classification.py)."""
-    from mp.training.network import mlp
+    from mp.training.network import configurable_mlp
 
     own = {
         "hidden_units": common.positive_ints("hidden_units", hidden_units),
@@ -80,7 +80,7 @@ def run(
     seed = shared.get("seed", 0)
 
     def build(input_shape, num_classes):
-        return mlp(input_shape, num_classes=num_classes, seed=seed, **own)
+        return configurable_mlp(input_shape, num_classes=num_classes, seed=seed, **own)
 
     return run_classifier(
         APP, build, shared=shared | {"model_dir": model_dir}, own=own, progress=progress

@@ -21,7 +21,7 @@ import keras
 from mp.training import activations, initializers, regularization
 
 
-def mlp(
+def configurable_mlp(
     input_shape,
     hidden_units=(256, 128),
     num_classes=10,

@@ -93,7 +93,7 @@ Course: ch2 Training Neural Networks (Parameter updates)
 import keras
 from keras import ops
 
-__all__ = ["SGD", "Momentum", "Nesterov", "Adagrad", "RMSProp", "Adam", "OPTIMIZERS", "get"]
+__all__ = ["SGD", "Momentum", "Nesterov", "Adagrad", "RMSProp", "Adam", "UPDATE_RULES", "get"]
 
 
 def _check_unit_interval(name, value):
@@ -447,14 +447,15 @@ _CLASSES = {
     "adam": Adam,
 }
 
-OPTIMIZERS = tuple(_CLASSES)
+# The package's own update rules by name; the same names as mp.engine.OPTIMIZERS (Keras').
+UPDATE_RULES = tuple(_CLASSES)
 
 
 def get(name, learning_rate, **kwargs):
     """Returns the optimizer `name` of this module.
 
     Args:
-        name: one of `OPTIMIZERS`: "sgd", "momentum", "nesterov", "adagrad",
+        name: one of `UPDATE_RULES`: "sgd", "momentum", "nesterov", "adagrad",
             "rmsprop", "adam".
         learning_rate: a float or a `LearningRateSchedule`.
         **kwargs: the optimizer's own hyperparameters (e.g. `momentum=0.5`)
@@ -464,10 +465,10 @@ def get(name, learning_rate, **kwargs):
         A `keras.optimizers.Optimizer`.
 
     Raises:
-        ValueError: if `name` is not one of `OPTIMIZERS`.
+        ValueError: if `name` is not one of `UPDATE_RULES`.
     """
     if name not in _CLASSES:
         raise ValueError(
-            f"Unknown optimizer. Expected one of {', '.join(OPTIMIZERS)}. Received: name={name!r}"
+            f"Unknown optimizer. Expected one of {', '.join(UPDATE_RULES)}. Received: name={name!r}"
         )
     return _CLASSES[name](learning_rate=learning_rate, **kwargs)

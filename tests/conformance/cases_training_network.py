@@ -1,6 +1,6 @@
 """Conformance cases of the chapter-2 MLP (mp.training.network)."""
 
-from mp.training.network import mlp
+from mp.training.network import configurable_mlp as mlp
 
 CASES = [
     # Every technique on: noise, batch norm (no dense bias), PReLU, dropout, L2 penalty.

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from mp.training.optimizers import (
-    OPTIMIZERS,
+    UPDATE_RULES,
     SGD,
     Adagrad,
     Adam,
@@ -344,7 +344,7 @@ def test_config_round_trip(name, hparams):
     np.testing.assert_allclose(_run(deserialized, gradients), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", UPDATE_RULES)
 def test_checkpoint_restores_slots_and_iterations(name, tmp_path):
     def make():
         return get(name, 0.05)
@@ -378,7 +378,7 @@ def test_checkpoint_restores_slots_and_iterations(name, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", UPDATE_RULES)
 def test_tf_function_step_traces_once(name):
     schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.9)
     optimizer = get(name, schedule)
@@ -404,7 +404,7 @@ def test_tf_function_step_traces_once(name):
     assert not np.allclose(w.numpy(), _W0)
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", UPDATE_RULES)
 def test_mirrored_strategy_step_matches_plain_step(name):
     x, y = tf.constant(_X[:16]), tf.constant(_Y[:16])
 
@@ -452,8 +452,8 @@ def test_mirrored_strategy_step_matches_plain_step(name):
 
 def test_get_returns_ours_by_name():
     classes = [SGD, Momentum, Nesterov, Adagrad, RMSProp, Adam]
-    assert OPTIMIZERS == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-    for name, cls in zip(OPTIMIZERS, classes):
+    assert UPDATE_RULES == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+    for name, cls in zip(UPDATE_RULES, classes):
         optimizer = get(name, 0.25)
         assert type(optimizer) is cls
         assert float(optimizer.learning_rate.numpy()) == 0.25
@@ -464,7 +464,7 @@ def test_get_returns_ours_by_name():
 def test_names_match_the_optimizer_flag():
     from mp.engine import OPTIMIZERS as flag_choices
 
-    assert OPTIMIZERS == tuple(flag_choices)
+    assert UPDATE_RULES == tuple(flag_choices)
 
 
 def test_errors_name_what_was_received():
