@@ -268,7 +268,8 @@ class Experiment:
         self.config = config
         self.progress = progress
         self.model_dir = config.model_dir or common.default_model_dir(app.name, config.dataset)
-        self.hparams = {n: getattr(config, n) for n in app.supported}
+        values = vars(config)  # every supported value is recorded, whether the run reads it or not
+        self.hparams = {n: values[n] for n in app.supported}
         self.hparams.update(own or {}, model_dir=self.model_dir)
         self.steps_per_epoch = None
         self.trainers = []
@@ -290,7 +291,8 @@ class Experiment:
                 f"batch_size {batch_size} exceeds the {num_examples} training examples of "
                 f"{self.config.dataset}"
             )
-        return self.config.train_steps or self.config.epochs * self.steps_per_epoch
+        from_epochs = self.config.epochs * self.steps_per_epoch
+        return self.config.train_steps or from_epochs
 
     @property
     def strategy(self):
