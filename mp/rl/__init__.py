@@ -5,18 +5,23 @@ MDPs defined in code:
 
     tabular      MDPs as dense arrays P[s, a, s'], R[s, a] (from `env.unwrapped.P`), make_env
     dp           policy evaluation (sweeps, linear solve), policy iteration, value iteration
+    sampling     what Monte Carlo and TD share: argument checks, value tables, seeded
+                 episodes, the RMS error against true values
     montecarlo   first-/every-visit prediction, on-policy control, exploring starts
     td           TD(0), SARSA, Q-learning, expected SARSA, TD(lambda), SARSA(lambda)
     policies     greedy, epsilon-greedy, epsilon-soft; step-size and epsilon schedules
     returns      discounted, n-step and lambda-returns as pure functions
-    evaluation   greedy-policy success rate / mean return; text and PNG value maps
-    registry     the algorithms by name (`mp.rl.get("sarsa")`), as `apps/train_rl.py` uses them
+    evaluation   greedy-policy success rate / mean return; text and PNG value maps, learning
+                 curves, TensorBoard summaries, the learned tables as .npz
+    registry     the algorithms by name (`mp.rl.get("sarsa")`)
+    comparison   algorithms side by side on one environment: checked set-up, seeded runs,
+                 metrics (what `apps/train_rl.py` runs)
 
 gymnasium and matplotlib are imported by the functions that need them, not here.
 
 Course: ch6 Reinforcement Learning; ch6.1 Bootcamp.
 """
 
-from mp.rl import dp, evaluation, montecarlo, policies, returns, tabular, td
+from mp.rl import comparison, dp, evaluation, montecarlo, policies, returns, sampling, tabular, td
 from mp.rl.registry import ALGORITHMS, Result, get, names, register
 from mp.rl.tabular import MDP, make_env, mdp_from_env

@@ -1,4 +1,4 @@
-"""Evaluating and showing tabular policies: success rate, mean return, text and PNG maps.
+"""Evaluating and showing tabular results: success rate, mean return, maps, curves, files.
 
 :func:`evaluate_policy` runs a policy for many seeded episodes and reports the mean undiscounted
 return ``G = R_1 + R_2 + ... + R_T`` and, where the environment has a notion of reaching a
@@ -10,8 +10,16 @@ arrows on a grid world (FrozenLake, CliffWalking), the stake per capital for the
 (S&B figure 4.3), values along the chain for the random walk, and the value surface and the
 stick/hit map for Blackjack (S&B figures 5.1 and 5.2).
 
+:func:`learning_curves_figure` draws the training curves of sampling algorithms (the sum of
+rewards per episode, or the RMS error against the true values, averaged over runs; S&B
+figures 6.2 and 6.4), :func:`write_summaries` writes them as TensorBoard scalars and
+:func:`save_values` keeps the learned tables in an ``.npz`` file.
+
 Course: ch6.1 Bootcamp
 """
+
+import os
+import tempfile
 
 import numpy as np
 
@@ -342,3 +350,167 @@ def smooth(x, window):
     i = np.arange(1, len(x) + 1)
     lo = np.maximum(i - window, 0)
     return (cumsum[i] - cumsum[lo]) / (i - lo)
+
+
+def state_values(result):
+    """The state values of a :class:`~mp.rl.registry.Result`: its ``v``, else from its ``q``.
+
+    ``v_pi(s) = sum_a pi(a | s) q(s, a)`` with the result's policy, or ``max_a q(s, a)`` when it
+    has none; None when the result has neither ``v`` nor ``q``.
+    """
+    if result.v is not None:
+        return result.v
+    if result.q is None:
+        return None
+    if result.policy is not None:
+        return np.sum(result.policy * result.q, axis=1)
+    return result.q.max(axis=1)
+
+
+def values_and_policy(result, kind):
+    """``(v, policy)`` of a result as :func:`values_figure` and :func:`render_text` show it.
+
+    The arrows of a random policy say nothing, so the fixed policy of a ``"prediction"``
+    algorithm is shown only when it is deterministic.
+    """
+    policy = result.policy
+    if kind == "prediction" and not (
+        policy is not None and np.all(np.isclose(policy.max(axis=1), 1.0))
+    ):
+        policy = None
+    return state_values(result), policy
+
+
+def policy_text(env, shown, terminal=None, label=None):
+    """:func:`render_text` of each algorithm under a ``== name on <label>`` header.
+
+    Args:
+        env: the environment.
+        shown: dict ``algorithm name -> (v or None, policy or None)``.
+        terminal: optional [S] bool mask of terminal states.
+        label: the environment's name in the headers (default :func:`env_name`).
+    """
+    label = label or env_name(env)
+    return "\n".join(
+        f"== {name} on {label}\n" + render_text(env, v, policy, terminal)
+        for name, (v, policy) in shown.items()
+    )
+
+
+def _mean_curve(runs, field):
+    return np.stack([getattr(r, field) for r in runs]).mean(axis=0)
+
+
+def learning_curves_figure(results, names=None, smooth_window=10, title=""):
+    """Training curves of sampling algorithms, averaged over their runs.
+
+    Algorithms that report an RMS error against the true values (prediction with a model)
+    are drawn in a panel of RMS errors; the others in a panel of the sum of rewards per
+    episode, smoothed by a moving average of ``smooth_window`` episodes.
+
+    Args:
+        results: dict ``algorithm name -> [Result of each run]``.
+        names: the algorithms to draw (default: all with ``episode_returns``).
+        smooth_window: moving-average window of the returns.
+        title: what the runs were on (e.g. the environment's name), for the panel titles.
+
+    Returns:
+        A matplotlib figure (closed: save it, do not show it).
+    """
+    plt = pyplot()
+    if names is None:
+        names = [n for n, runs in results.items() if runs[0].episode_returns is not None]
+    with_rms = [n for n in names if results[n][0].rms_errors is not None]
+    with_returns = [n for n in names if n not in with_rms]
+    panels = [(p, m) for p, m in (("returns", with_returns), ("rms", with_rms)) if m]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    runs = max(len(results[n]) for n in names)
+    runs_text = f"mean over {runs} run{'s' if runs > 1 else ''}"
+    for ax, (panel, members) in zip(axes[0], panels):
+        lows, highs = [], []
+        for name in members:
+            if panel == "returns":
+                curve = smooth(_mean_curve(results[name], "episode_returns"), smooth_window)
+                lows.append(curve[curve.size // 10 :].min())  # ignore the first 10%
+                highs.append(curve.max())
+            else:
+                curve = _mean_curve(results[name], "rms_errors")
+            ax.plot(np.arange(1, curve.size + 1), curve, label=name)
+        ax.set_xlabel("episode")
+        if panel == "returns":
+            ax.set_ylabel(f"sum of rewards per episode (moving average of {smooth_window})")
+            ax.set_title(f"{title}: {runs_text}")
+            low, high = min(lows), max(highs)
+            margin = 0.1 * (high - low) + 1e-6
+            ax.set_ylim(low - margin, high + margin)  # the first episodes would flatten the rest
+        else:
+            ax.set_ylabel("RMS error of v over the non-terminal states")
+            ax.set_title(f"{title}: error against the true values, {runs_text}")
+        ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+MAX_SUMMARY_POINTS = 2000
+
+
+def write_summaries(directory, results, names=None, max_points=MAX_SUMMARY_POINTS):
+    """Writes ``charts/episode_return`` (and ``charts/rms_error``) by episode for TensorBoard.
+
+    One folder ``directory/<name>`` per algorithm; the curves are averaged over the runs.
+    Long runs keep at most ``max_points`` points, each the mean over its stride of episodes,
+    logged at the stride's last episode.
+
+    Args:
+        directory: the summaries' folder (e.g. ``model_dir/train``).
+        results: dict ``algorithm name -> [Result of each run]``.
+        names: the algorithms to write (default: all with ``episode_returns``).
+        max_points: the most points per curve.
+    """
+    import tensorflow as tf
+
+    if names is None:
+        names = [n for n, runs in results.items() if runs[0].episode_returns is not None]
+    for name in names:
+        returns = _mean_curve(results[name], "episode_returns")
+        curves = {"charts/episode_return": returns}
+        if results[name][0].rms_errors is not None:
+            curves["charts/rms_error"] = _mean_curve(results[name], "rms_errors")
+        stride = max(1, -(-returns.size // max_points))
+        writer = tf.summary.create_file_writer(os.path.join(directory, name))
+        with writer.as_default():
+            for start in range(0, returns.size, stride):
+                episode = min(start + stride, returns.size)
+                for tag, values in curves.items():
+                    tf.summary.scalar(tag, float(values[start:episode].mean()), step=episode)
+        writer.close()
+
+
+def save_values(path, results):
+    """Saves the tables of the first run of each algorithm to an ``.npz`` file, atomically.
+
+    The arrays are named ``<algorithm>/v``, ``<algorithm>/q`` and ``<algorithm>/policy``
+    (those the algorithm computes); ``np.load(path)["sarsa/q"]`` reads one back. The file is
+    written to a temporary name and renamed, so no half-written file is left behind.
+
+    Args:
+        path: the ``.npz`` file.
+        results: dict ``algorithm name -> [Result of each run]``.
+    """
+    arrays = {}
+    for name, runs in results.items():
+        for field in ("v", "q", "policy"):
+            value = getattr(runs[0], field)
+            if value is not None:
+                arrays[f"{name}/{field}"] = value
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -51,7 +51,7 @@ Reinforcement learning with replacing eligibility traces, Machine Learning 22 (1
 import numpy as np
 
 from mp.rl import policies
-from mp.rl.montecarlo import (
+from mp.rl.sampling import (
     check_alpha,
     check_common,
     check_epsilon,

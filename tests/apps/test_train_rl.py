@@ -160,8 +160,40 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, match):
 
 
 def test_flag_values_are_the_arguments_of_run():
-    accepted = set(inspect.signature(train_rl.run).parameters) - {"progress"}
-    assert set(train_rl.flag_values()) == accepted
+    # run() takes the own flags by name and the shared ones it honours through **shared.
+    accepted = set(inspect.signature(train_rl.run).parameters) - {"progress", "shared"}
+    assert set(train_rl.flag_values()) == accepted | set(train_rl.APP.supported)
+    assert set(train_rl.APP.supported) == {"model_dir", "seed", "log_every"}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("train_steps", 300), ("strategy", "mirrored"), ("learning_rate", 0.1), ("clip_norm", 1.0)],
+)
+def test_shared_flags_it_cannot_honour_are_refused(tmp_path, name, value):
+    # The NumPy algorithms have no Trainer, optimizer or dataset: such a flag is an error.
+    model_dir = tmp_path / "refused"
+    with pytest.raises(ValueError, match=f"cannot honour --{name}={value}"):
+        train_rl.run(str(model_dir), **{name: value}, progress=False)
+    assert not model_dir.exists()
+
+
+def test_refused_flag_exits_2_naming_it(tmp_path):
+    model_dir = tmp_path / "refused"
+    out = _app("--algo=value_iteration", f"--model_dir={model_dir}", "--train_steps=300")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--train_steps=300" in lines[0]
+    assert not model_dir.exists()
+
+
+def test_log_every_and_seed_change_the_run(tmp_path, capsys):
+    kwargs = dict(algo="qlearning", env="CliffWalking-v1", episodes=20, eval_episodes=1)
+    first = train_rl.run(str(tmp_path / "a"), log_every=5, **kwargs)
+    assert "qlearning episode 5/20" in capsys.readouterr().out
+    other = train_rl.run(str(tmp_path / "b"), seed=1, progress=False, **kwargs)
+    assert first["mean_return"] != other["mean_return"]
+    assert "--seed=1" in (tmp_path / "b" / "flags.cfg").read_text()
 
 
 def test_bad_flag_exits_2_with_one_error_line(tmp_path):

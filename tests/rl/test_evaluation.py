@@ -1,4 +1,4 @@
-"""Tests of mp.rl.evaluation: seeded policy evaluation, text and PNG renderings, smoothing."""
+"""Tests of mp.rl.evaluation: policy evaluation, text and PNG maps, curves, summaries, files."""
 
 import numpy as np
 import pytest
@@ -120,3 +120,84 @@ def test_smooth_equals_naive_moving_average():
     expected = [np.mean(x[max(0, i + 1 - window) : i + 1]) for i in range(len(x))]
     np.testing.assert_allclose(evaluation.smooth(x, window), expected)
     np.testing.assert_array_equal(evaluation.smooth(x, 1), x)
+
+
+def test_state_values_and_what_the_pictures_show():
+    from mp.rl.registry import Result
+
+    q = np.array([[1.0, 3.0], [2.0, 0.0]])
+    policy = np.array([[0.5, 0.5], [1.0, 0.0]])
+    np.testing.assert_array_equal(evaluation.state_values(Result(v=np.ones(2), q=q)), [1, 1])
+    # v(s) = sum_a pi(a|s) q(s, a): 0.5 * 1 + 0.5 * 3 = 2, 1 * 2 = 2.
+    np.testing.assert_array_equal(evaluation.state_values(Result(q=q, policy=policy)), [2, 2])
+    np.testing.assert_array_equal(evaluation.state_values(Result(q=q)), [3, 2])  # max_a q
+    assert evaluation.state_values(Result()) is None
+    greedy = np.array([[0.0, 1.0], [1.0, 0.0]])
+    random_policy = Result(v=np.zeros(2), policy=policy)
+    assert evaluation.values_and_policy(random_policy, "prediction")[1] is None
+    assert evaluation.values_and_policy(random_policy, "control")[1] is policy
+    shown = evaluation.values_and_policy(Result(v=np.zeros(2), policy=greedy), "prediction")
+    assert shown[1] is greedy  # a deterministic policy is worth its arrows
+
+
+def test_policy_text_has_one_section_per_algorithm():
+    env = tabular.make_env("FrozenLake-v1", is_slippery=False)
+    result = dp.value_iteration(env, gamma=0.9)
+    shown = {"a": (result.v, result.policy), "b": (None, result.policy)}
+    text = evaluation.policy_text(env, shown, tabular.mdp_from_env(env).terminal)
+    assert text.startswith("== a on FrozenLake-v1\nState values:\n")
+    assert "\n== b on FrozenLake-v1\nGreedy policy:\n" in text
+    assert evaluation.policy_text(env, shown, label="lake").startswith("== a on lake\n")
+
+
+def _runs(field_values, rms=None):
+    from mp.rl.registry import Result
+
+    return [
+        Result(episode_returns=np.asarray(x, float), rms_errors=None if rms is None else rms[i])
+        for i, x in enumerate(field_values)
+    ]
+
+
+def test_learning_curves_figure_panels(tmp_path):
+    results = {
+        "sarsa": _runs([np.arange(30.0), np.arange(30.0) + 1]),
+        "td0": _runs([np.zeros(30)], rms=[np.linspace(0.3, 0.1, 30)]),
+    }
+    fig = evaluation.learning_curves_figure(results, smooth_window=5, title="test")
+    assert [ax.get_ylabel().split(" ")[0] for ax in fig.axes] == ["sum", "RMS"]
+    # The returns panel draws the mean of the runs, smoothed: episode 1 is (0 + 1) / 2.
+    line = fig.axes[0].get_lines()[0]
+    assert line.get_ydata()[0] == pytest.approx(0.5)
+    fig.savefig(tmp_path / "curves.png")
+    only = evaluation.learning_curves_figure(results, ["sarsa"])
+    assert len(only.axes) == 1
+
+
+def test_write_summaries_keeps_at_most_max_points(tmp_path):
+    import tensorflow as tf
+
+    results = {"sarsa": _runs([np.arange(10.0), np.arange(10.0) + 2])}
+    evaluation.write_summaries(str(tmp_path), results, max_points=4)  # stride ceil(10 / 4) = 3
+    (events,) = (tmp_path / "sarsa").iterdir()
+    points = [
+        (e.step, tf.make_ndarray(v.tensor).item())
+        for e in tf.compat.v1.train.summary_iterator(str(events))
+        for v in e.summary.value
+        if v.tag == "charts/episode_return"
+    ]
+    # The mean curve is 1, 2, ..., 10; strides [1..3], [4..6], [7..9], [10] logged at their end.
+    assert points == [(3, 2.0), (6, 5.0), (9, 8.0), (10, 10.0)]
+
+
+def test_save_values_round_trip(tmp_path):
+    from mp.rl.registry import Result
+
+    first = Result(q=np.ones((3, 2)), policy=np.eye(2)[[0, 1, 0]])
+    results = {"sarsa": [first, Result(q=np.zeros((3, 2)))], "td0": [Result(v=np.arange(3.0))]}
+    path = tmp_path / "values.npz"
+    evaluation.save_values(str(path), results)
+    with np.load(path) as arrays:
+        assert sorted(arrays.files) == ["sarsa/policy", "sarsa/q", "td0/v"]
+        np.testing.assert_array_equal(arrays["sarsa/q"], np.ones((3, 2)))  # the first run's
+    assert [p.name for p in tmp_path.iterdir()] == ["values.npz"]  # no temporary file left
