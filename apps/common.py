@@ -5,9 +5,14 @@ Every app's `main(argv)` turns FLAGS into `run(model_dir=..., **hparams)`;
 line `error: ...` on stderr and a non-zero exit:
 
     exit 0    finished; metrics.json written last
-    exit 2    bad input: flags, missing or corrupt data, arguments that do not fit
-    exit 3    training diverged (NaN/Inf loss); the last good checkpoint is kept
-    exit 130  SIGINT, exit 143 SIGTERM: checkpoint saved, rerun to resume
+    exit 2    bad input: flags, missing or corrupt data, arguments that do not fit, every
+              checkpoint damaged, a folder another run is using
+    exit 3    training diverged (NaN/Inf loss); the kept checkpoints are named, and
+              --resume_from_step=N goes back to one of them
+    exit 4    the file system refused: model_dir read-only or a file, no space left; no
+              temporary file is left behind
+    exit 130  SIGINT, exit 143 SIGTERM, at any moment: during training a checkpoint is saved
+              first; rerun the same command to resume
 
 `model_dir` receives `flags.cfg` (replay with `--flagfile=model_dir/flags.cfg`),
 `ckpt/`, `train/` and `eval/` summaries, `model.keras`, PNG figures and, last
@@ -16,6 +21,7 @@ and atomically, `metrics.json`.
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -33,8 +39,31 @@ def die(message, code=2):
     sys.exit(code)
 
 
+class RunFolderError(OSError):
+    """The run folder cannot be used: a file in its place, read-only, no space left."""
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM outside the training loop (which saves a checkpoint first)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    del frame
+    raise Stopped(signum)
+
+
+# Messages of file-system failures that TensorFlow reports as its own errors.
+_FILE_SYSTEM = ("No space left", "Read-only file system", "Permission denied", "Disk quota")
+
+
 def cli(main):
     """Runs `main(argv)` under absl with the error contract of this module."""
+    import tensorflow as tf
+
     from mp.engine import Interrupted, TrainingDiverged  # after TF's log level is set
 
     def parse(argv):
@@ -46,15 +75,30 @@ def cli(main):
     def wrapped(argv):
         if not FLAGS["verbosity"].present:  # TF's savers log at INFO through absl
             logging.set_verbosity(logging.WARNING)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _stop)  # the Trainer saves a checkpoint first while it trains
         try:
             return main(argv)
         except Interrupted as e:
             sys.stderr.write(f"interrupted: {e}\n")
             sys.exit(128 + e.signum)
+        except Stopped as e:
+            name = signal.Signals(e.signum).name
+            sys.stderr.write(
+                f"interrupted: {name} outside training; every checkpoint saved is complete. "
+                "Run the same command again to finish.\n"
+            )
+            sys.exit(128 + e.signum)
         except TrainingDiverged as e:
             die(e, code=3)
         except (ValueError, FileNotFoundError, NotADirectoryError) as e:
             die(e)
+        except OSError as e:
+            die(f"file system: {e}", code=4)
+        except tf.errors.OpError as e:
+            if not any(text in e.message for text in _FILE_SYSTEM):
+                raise
+            die(f"file system: {e.message}", code=4)
 
     app.run(wrapped, flags_parser=parse)
 
@@ -124,6 +168,7 @@ def atomic_write(path, write):
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from a TA
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -133,6 +178,12 @@ def atomic_write(path, write):
 
 
 _atomic_write = atomic_write  # TODO(lead): remove once no app uses the old name
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):
@@ -145,6 +196,11 @@ def write_text(path, text):
 
 def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def read_json(path):
@@ -178,7 +234,15 @@ def start_run(model_dir, hparams, resumed_from_step=None, progress=False):
     With `progress`, says so when the run resumes from a checkpoint at `resumed_from_step`.
     """
     os.makedirs(model_dir, exist_ok=True)
-    write_text(os.path.join(model_dir, "flags.cfg"), flags_cfg(hparams))
+    path = os.path.join(model_dir, "flags.cfg")
+    text = flags_cfg(hparams)
+    if resumed_from_step is not None and os.path.exists(path) and read_text(path) != text:
+        # Resumed with other flags: keep the ones the earlier steps ran with.
+        n = 1
+        while os.path.exists(os.path.join(model_dir, f"flags.until-step-{resumed_from_step}.{n}.cfg")):
+            n += 1
+        os.replace(path, os.path.join(model_dir, f"flags.until-step-{resumed_from_step}.{n}.cfg"))
+    write_text(path, text)
     if resumed_from_step is not None and progress:
         print(f"resuming from global_step {resumed_from_step} in {model_dir}", flush=True)
 

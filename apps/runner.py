@@ -14,6 +14,7 @@ A shared flag that an app cannot honour is refused with one line naming it
 """
 
 import dataclasses
+import math
 import os
 
 from absl import flags
@@ -75,6 +76,13 @@ class RunConfig:
     jit_compile: bool = _flag(False, "Compile the training step with XLA.")
     run_eagerly: bool = _flag(
         False, "Run the training step eagerly, op by op, to debug it (slow; prints work)."
+    )
+    resume_from_step: int = _flag(
+        None,
+        "Resume from the checkpoint of this step instead of the newest (e.g. from before a "
+        "divergence); the newer checkpoints move to ckpt/discarded/. Not recorded in flags.cfg.",
+        kind="int",
+        lower=1,
     )
     log_every: int = _flag(100, "Steps between progress lines and summaries.", lower=1)
     checkpoint_every: int = _flag(1000, "Steps between checkpoints.", lower=1)
@@ -139,6 +147,9 @@ class RunConfig:
                 raise ValueError(
                     f"{field.name} must be <= {meta['upper']}. Received: {field.name}={value}"
                 )
+        for name in ("learning_rate", "clip_norm", "validation_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number. Received: {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {self.learning_rate}")
         if self.early_stopping_patience and not (self.eval_every and self.validation_fraction):
@@ -152,7 +163,7 @@ def _kind(field):
     kind = field.metadata["kind"]
     if kind == "string" or field.metadata["choices"]:
         return str
-    return field.type
+    return int if kind == "int" else field.type
 
 
 def _define(field, default):
@@ -236,8 +247,12 @@ class App:
         return config
 
     def flag_values(self):
-        """The keyword arguments of the app's `run` as the parsed flags give them."""
-        return {n: FLAGS[n].value for n in (*self.own, *self.supported)}
+        """The keyword arguments of the app's `run` as the parsed flags give them.
+
+        A refused flag is passed on when it was given, so that `config` refuses it.
+        """
+        given = tuple(n for n in self.refuses if FLAGS[n].present)
+        return {n: FLAGS[n].value for n in (*self.own, *self.supported, *given)}
 
     def cli(self, run):
         """`python -m apps.<name>`: runs `run(**flag_values())` under the error contract."""
@@ -269,7 +284,8 @@ class Experiment:
         self.progress = progress
         self.model_dir = config.model_dir or common.default_model_dir(app.name, config.dataset)
         values = vars(config)  # every supported value is recorded, whether the run reads it or not
-        self.hparams = {n: values[n] for n in app.supported}
+        # resume_from_step is a one-off action: a replay of flags.cfg must not go back again.
+        self.hparams = {n: values[n] for n in app.supported if n != "resume_from_step"}
         self.hparams.update(own or {}, model_dir=self.model_dir)
         self.steps_per_epoch = None
         self.trainers = []
@@ -374,6 +390,9 @@ class Experiment:
         from mp.engine import Trainer
 
         c = self.config
+        self._check_folder()
+        if os.path.isdir(self.model_dir):  # a run to resume: nobody else may touch it meanwhile
+            self.lock()
         options = dict(
             train_steps=train_steps,
             strategy=self.strategy,
@@ -382,6 +401,7 @@ class Experiment:
             eval_every=c.eval_every,
             jit_compile=c.jit_compile,
             run_eagerly=c.run_eagerly,
+            resume_from_step=c.resume_from_step,
             early_stopping_patience=c.early_stopping_patience,
             early_stopping_metric="loss",
             progress=self.progress,
@@ -391,10 +411,24 @@ class Experiment:
         self.start(trainer.resumed_from_step)
         return trainer
 
+    def _check_folder(self):
+        if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
+            raise common.RunFolderError(
+                f"model_dir {self.model_dir} is a file, not a folder; choose another --model_dir"
+            )
+
+    def lock(self):
+        """Holds `model_dir` for this run: a second run on it is refused (mp.engine.lock)."""
+        from mp.engine import lock
+
+        lock.lock(self.model_dir)
+
     def start(self, resumed_from_step=None):
-        """Creates `model_dir` and writes `flags.cfg` (once per run)."""
+        """Locks `model_dir`, creates it and writes `flags.cfg` (once per run)."""
         if self._started:
             return
+        self._check_folder()
+        self.lock()
         common.start_run(self.model_dir, self.hparams, resumed_from_step, self.progress)
         self._started = True
 
@@ -451,6 +485,9 @@ class Experiment:
             common.write_json(self.path("history.json"), common.history_json(history))
         metrics["wall_seconds"] = self.clock.seconds()
         common.write_json(self.path("metrics.json"), metrics)
+        from mp.engine import lock
+
+        lock.unlock(self.model_dir)
         if self.progress and summary:
             print(
                 f"{summary} after {metrics.get('global_step', '-')} steps, "

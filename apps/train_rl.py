@@ -21,7 +21,6 @@ from absl import flags
 
 from apps import common, runner
 
-FLAGS = flags.FLAGS
 
 _OWN_FLAGS = (
     (flags.DEFINE_list, "algo", ["value_iteration"], "Algorithm(s)."),
@@ -181,19 +180,7 @@ def run(
     return run.finish(metrics, summary)
 
 
-def flag_values():
-    """`run`'s keyword arguments from the flags, with the refused shared flags that are set.
-
-    `App.flag_values` leaves refused flags out, so `--train_steps=300` would be ignored
-    instead of refused. TODO(lead): drop this once `App.flag_values`/`App.cli` pass them.
-    """
-    return APP.flag_values() | {n: FLAGS[n].value for n in APP.refuses if FLAGS[n].present}
-
-
-def main(argv):
-    del argv
-    run(**flag_values())
-
+flag_values = APP.flag_values
 
 if __name__ == "__main__":
-    common.cli(main)
+    APP.cli(run)

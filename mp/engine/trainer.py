@@ -33,6 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mp.engine import checkpoints
 from mp.engine import strategy as strategy_lib
 
 
@@ -118,7 +119,9 @@ class Trainer:
       checkpoint_every: steps between checkpoints (one is saved at the end too).
       eval_every: steps between evaluations on `eval_data`; 0 evaluates only
         at the end.
-      max_to_keep: checkpoints kept in `ckpt/`.
+      max_to_keep: checkpoints kept in `ckpt/` (several, to go back past a divergence).
+      resume_from_step: resume from the checkpoint of this step instead of the newest
+        (e.g. from before a divergence); the newer ones move to `ckpt/discarded/`.
       jit_compile: compile the step with XLA. Measure first: it sped up an MLP
         but slowed convolutions on a CPU (benchmarks/RESULTS.md).
       run_eagerly: run the steps op by op, without `tf.function`, to debug a step
@@ -145,7 +148,8 @@ class Trainer:
         log_every=100,
         checkpoint_every=1000,
         eval_every=0,
-        max_to_keep=3,
+        max_to_keep=5,
+        resume_from_step=None,
         jit_compile=False,
         run_eagerly=False,
         early_stopping_patience=0,
@@ -208,11 +212,16 @@ class Trainer:
             best_value=self.best_value,
             bad_evals=self.bad_evals,
             stopped_early=self.stopped_early,
+            random_state=tf.train.Checkpoint(**random_state(items)),
             **items,
         )
         # The best weights: models only, so restoring them keeps the step count.
         self.best_checkpoint = tf.train.Checkpoint(
             **{k: v for k, v in items.items() if isinstance(v, keras.Model)}
+        )
+        # Restored before the manager reads the state file, which may be damaged.
+        self.resumed_from_step = checkpoints.restore(
+            self.checkpoint, self._dir("ckpt"), resume_from_step=resume_from_step
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
@@ -223,7 +232,6 @@ class Trainer:
         self.best_manager = tf.train.CheckpointManager(
             self.best_checkpoint, self._dir(os.path.join("ckpt", "best")), max_to_keep=1
         )
-        self.resumed_from_step = self._restore()
         self._saved_step = self.resumed_from_step
         self._train_fn = None
         self._eval_fns = {}  # one traced evaluation per dataset signature
@@ -240,20 +248,6 @@ class Trainer:
         task_id = self.strategy.cluster_resolver.task_id
         return os.path.join(self.model_dir, f".worker_{task_id}", name)
 
-    def _restore(self):
-        latest = self.manager.latest_checkpoint
-        if latest is None:
-            return None
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError) as e:
-            reason = str(e).strip().splitlines()[0][:200]
-            raise ValueError(
-                f"the checkpoint {latest} does not fit this model ({reason}); were the flags "
-                "changed? Train in a new --model_dir or delete this one."
-            ) from e
-        return int(self.global_step.numpy())
-
     def save(self, force=True):
         """Saves a checkpoint now (`force`) or if the step is a multiple of `checkpoint_every`.
 
@@ -263,7 +257,15 @@ class Trainer:
         if step == self._saved_step or not (force or step % self.checkpoint_every == 0):
             return None
         self._saved_step = step
-        return self.manager.save(checkpoint_number=step)
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:  # no space, read-only, ...
+            checkpoints.remove_temporary(self._dir("ckpt"))
+            reason = getattr(error, "message", None) or str(error)
+            raise OSError(
+                f"could not write the checkpoint of step {step} to {self._dir('ckpt')}: "
+                f"{' '.join(reason.split())[:200]}"
+            ) from error
 
     # --- the step functions ---------------------------------------------
 
@@ -419,13 +421,18 @@ class Trainer:
         if self.patience and self.best_manager.latest_checkpoint:
             self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
         if eval_data is not None:
-            eval_results = self.evaluate(eval_data)
             final_step = int(self.global_step.numpy())
-            with self._writer("eval").as_default(step=final_step):
-                for key, value in eval_results.items():
-                    tf.summary.scalar(_tag(key), value)
-            if not self.history["eval"] or self.history["eval"][-1][0] != final_step:
-                self.history["eval"].append((final_step, eval_results))  # curves end here
+            if self.history["eval"] and self.history["eval"][-1][0] == final_step and not (
+                self.patience and self.best_manager.latest_checkpoint
+            ):
+                eval_results = self.history["eval"][-1][1]  # evaluated at this step already
+            else:
+                eval_results = self.evaluate(eval_data)
+                with self._writer("eval").as_default(step=final_step):
+                    for key, value in eval_results.items():
+                        tf.summary.scalar(_tag(key), value)
+                if not self.history["eval"] or self.history["eval"][-1][0] != final_step:
+                    self.history["eval"].append((final_step, eval_results))  # curves end here
         wall = time.time() - start_time
         return {
             "global_step": int(self.global_step.numpy()),
@@ -459,11 +466,16 @@ class Trainer:
         bad = {k: v for k, v in outputs.items() if k.startswith("loss") and not math.isfinite(v)}
         if bad:
             key, value = next(iter(bad.items()))
-            kept = self.manager.latest_checkpoint or "none (no checkpoint was saved yet)"
-            raise TrainingDiverged(
-                f"{key} became {value} by step {step}; stopped without saving. Last good "
-                f"checkpoint: {kept}. Lower --learning_rate or set --clip_norm."
-            )
+            kept = checkpoints.list_checkpoints(self._dir("ckpt"))
+            if kept:
+                back = (
+                    f"Kept checkpoints: steps {', '.join(map(str, kept))}; the newest may already "
+                    f"be on the way up, so rerun with --resume_from_step={min(kept)} (or a later "
+                    "one) and a lower --learning_rate or a --clip_norm."
+                )
+            else:
+                back = "No checkpoint was saved yet: lower --learning_rate or set --clip_norm."
+            raise TrainingDiverged(f"{key} became {value} by step {step}; stopped without saving. {back}")
 
     def _evaluate_and_track(self, eval_data, step):
         results = self.evaluate(eval_data)
@@ -509,6 +521,23 @@ class Trainer:
                 os.path.join(self.model_dir, f".worker_{self.strategy.cluster_resolver.task_id}"),
                 ignore_errors=True,
             )
+
+
+def random_state(items):
+    """The random-number state hidden in `items`' models, as checkpointable variables.
+
+    Keras layers and models that draw random numbers (dropout masks, noise, the VAE's
+    sampling) keep a `keras.random.SeedGenerator` whose state is a variable of the model
+    but not one of its checkpoint dependencies; without it a resumed run would draw other
+    masks than an uninterrupted one. Named by position, which is stable from run to run.
+    """
+    states = {}
+    for name, item in items.items():
+        if isinstance(item, keras.layers.Layer):
+            seeds = [v for v in item.variables if v.path.endswith("seed_generator_state")]
+            for i, variable in enumerate(seeds):
+                states[f"{name}_{i}"] = variable
+    return states
 
 
 def _short(key):

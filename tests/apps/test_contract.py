@@ -47,6 +47,7 @@ OTHER = {
     "strategy": "mirrored",
     "jit_compile": True,
     "run_eagerly": True,
+    "resume_from_step": 2,
     "log_every": 3,
     "checkpoint_every": 2,
     "eval_every": 2,
@@ -125,7 +126,9 @@ def _spied_run(app_name, tmp_path_factory):
 def test_an_honoured_flag_is_recorded_and_read(tmp_path_factory, app_name, flag):
     reads, flags_cfg = _spied_run(app_name, tmp_path_factory)
     lines = flags_cfg.splitlines()
-    if flag != "data_dir":  # None is left out of flags.cfg
+    if flag == "resume_from_step":  # a one-off action: a replay must not go back again
+        assert not any("resume_from_step" in line for line in lines)
+    elif flag != "data_dir":  # None is left out of flags.cfg
         assert any(line.split("=")[0].lstrip("-").removeprefix("no") == flag for line in lines)
     assert flag in reads, f"{app_name} accepts --{flag} but never reads it"
 
@@ -149,6 +152,7 @@ def _outcome(model_dir):
 
 # Flags whose effect is not in the numbers but in how the step runs: checked on the Trainer.
 HOW_IT_RUNS = {"deterministic", "strategy", "jit_compile", "run_eagerly", "model_dir", "data_dir"}
+HOW_IT_RUNS |= {"resume_from_step"}  # a fresh folder has nothing to resume: tests/apps/test_faults.py
 
 
 @pytest.fixture(scope="module")
