@@ -5,22 +5,20 @@
 
 Every pixel of a canvas holding a few digits (or clothes) is classified as
 background or as the class of the item under it. Training canvases come from
-the dataset's training split, test canvases from its test split.
+the dataset's training split, test canvases from its test split; evaluations
+run on the test canvases, so the classifiers' `--validation_fraction`,
+`--early_stopping_patience`, `--augment` and `--log_diagnostics` are refused.
 
 Course: ch3.1 Layers and Architectures (fully convolutional networks).
 """
 
-import os
-
-import numpy as np
-import tensorflow as tf
 from absl import flags
 
-from apps import common, common_flags
+from apps import common, runner
+from mp.cnn.fcn import SegmentationTask, fcn, segmentation_figure_of
+from mp.data import canvas
 
-FLAGS = flags.FLAGS
-common_flags.define(dataset="digits", batch_size=32, epochs=10, learning_rate=1e-3)
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_integer,
     "canvas_size",
     0,
@@ -28,38 +26,39 @@ common_flags.define_once(
     "Must be divisible by 2^(len(filters) - 1).",
     lower_bound=0,
 )
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_integer, "num_train_canvases", 2000, "Training canvases.", lower_bound=1
 )
-common_flags.define_once(
-    flags.DEFINE_integer, "num_test_canvases", 500, "Test canvases.", lower_bound=1
-)
-common_flags.define_once(
+runner.define_once(flags.DEFINE_integer, "num_test_canvases", 500, "Test canvases.", lower_bound=1)
+runner.define_once(
     flags.DEFINE_list,
     "items_per_canvas",
     ["1", "3"],
     "low,high: each canvas holds between low and high items (both included).",
 )
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_list, "filters", ["16", "32", "64"], "Channels per level of the FCN."
 )
-common_flags.define_once(
+runner.define_once(
     flags.DEFINE_enum,
     "upsampling",
     "transpose",
     ["transpose", "nearest"],
     "Learned (transpose convolution) or fixed (nearest-neighbour) up-sampling.",
 )
-
-MODEL_FLAGS = (
-    "canvas_size",
-    "num_train_canvases",
-    "num_test_canvases",
-    "items_per_canvas",
-    "filters",
-    "upsampling",
+APP = runner.App(
+    "train_fcn",
+    own=(
+        "canvas_size",
+        "num_train_canvases",
+        "num_test_canvases",
+        "items_per_canvas",
+        "filters",
+        "upsampling",
+    ),
+    defaults={"batch_size": 32},
+    refuses=("validation_fraction", "early_stopping_patience", "augment", "log_diagnostics"),
 )
-EVAL_BATCH_SIZE = 250
 FIGURE_CANVASES = 6
 
 
@@ -72,31 +71,10 @@ def run(
     items_per_canvas=(1, 3),
     filters=(16, 32, 64),
     upsampling="transpose",
-    dataset="digits",
-    data_dir=None,
-    batch_size=32,
-    epochs=10,
-    train_steps=0,
-    learning_rate=1e-3,
-    optimizer="adam",
-    optimizer_impl="keras",
-    lr_schedule="constant",
-    warmup_steps=0,
-    clip_norm=0.0,
-    seed=0,
-    deterministic=False,
-    strategy="default",
-    jit_compile=False,
-    log_every=100,
-    checkpoint_every=1000,
-    eval_every=0,
-    early_stopping_patience=0,
-    validation_fraction=0.0,
-    augment=False,
-    log_diagnostics=False,
     progress=True,
+    **shared,
 ):
-    """Trains an FCN on canvases of `dataset`; returns the metrics written to metrics.json.
+    """Trains an FCN on canvases of `shared["dataset"]`; returns the metrics (metrics.json).
 
     Args:
       model_dir: output directory (default `runs/train_fcn-<dataset>`).
@@ -106,48 +84,19 @@ def run(
       items_per_canvas: `(low, high)` items per canvas.
       filters: channels per level of `mp.cnn.fcn.fcn`.
       upsampling: `transpose` or `nearest`.
-      The rest: see `apps/common_flags.py`. `augment`, `log_diagnostics`,
-      `validation_fraction` and `early_stopping_patience` are classification
-      options this app does not support; setting them is an error.
+      shared: the shared flags (`apps.runner.RunConfig`).
 
     Returns:
-      The metrics dict: `mean_iou`, `pixel_accuracy`, `test_loss`,
-      `global_step`, `wall_seconds`, ...
+      The metrics: `mean_iou`, `pixel_accuracy`, `test_loss`, `global_step`, ...
     """
-    hparams = {k: v for k, v in locals().items() if k != "progress"}
-    clock = common.Clock()
-    import mp.data
-    from apps.classifier import _optimizer
-    from mp.cnn.fcn import SegmentationTask, fcn
-    from mp.data import canvas
-    from mp.engine import Trainer, make_schedule, make_strategy, seed_everything
-
-    # --- check everything before writing anything -----------------------
     filters = common.positive_ints("filters", filters)
     items_per_canvas = common.positive_ints("items_per_canvas", items_per_canvas, count=2)
-    hparams.update(filters=filters, items_per_canvas=items_per_canvas)
-    common.check_counts(
-        batch_size=batch_size,
-        epochs=epochs,
-        log_every=log_every,
-        checkpoint_every=checkpoint_every,
-        num_train_canvases=num_train_canvases,
-        num_test_canvases=num_test_canvases,
-    )
-    common.check_non_negative(
-        train_steps=train_steps, eval_every=eval_every, canvas_size=canvas_size
-    )
-    common.check_unsupported(
-        "train_fcn",
-        augment=augment,
-        log_diagnostics=log_diagnostics,
-        validation_fraction=validation_fraction,
-        early_stopping_patience=early_stopping_patience,
-    )
-    common.check_positive(learning_rate=learning_rate)
-    common.check_optimizer_impl(optimizer_impl)
-    info = mp.data.info(dataset)
-    size = (canvas_size, canvas_size) if canvas_size else canvas.default_canvas_size(dataset)
+    common.check_counts(num_train_canvases=num_train_canvases, num_test_canvases=num_test_canvases)
+    common.check_non_negative(canvas_size=canvas_size)
+    own = {name: value for name, value in locals().items() if name in APP.own}
+    config = APP.config(shared | {"model_dir": model_dir})
+    run = runner.Experiment(APP, config, own, progress=progress)
+    size = (canvas_size,) * 2 if canvas_size else canvas.default_canvas_size(config.dataset)
     factor = 2 ** (len(filters) - 1)
     if size[0] % factor:
         raise ValueError(
@@ -155,165 +104,52 @@ def run(
             f"{len(filters) - 1} times by 2). Received: canvas_size={size[0]}, filters="
             f"{','.join(map(str, filters))}"
         )
-    make = dict(
-        name=dataset,
-        canvas_size=size,
-        items_per_canvas=items_per_canvas,
-        seed=seed,
-        data_dir=data_dir,
+    train_steps = run.train_steps(num_train_canvases)
+    data = canvas.canvas_data(
+        config.dataset,
+        num_train_canvases,
+        num_test_canvases,
+        size,
+        items_per_canvas,
+        seed=config.seed,
+        data_dir=config.data_dir,
     )
-    train_images, train_labels = canvas.make_canvases(
-        split="train", num_canvases=num_train_canvases, **make
-    )
-    test_images, test_labels = canvas.make_canvases(
-        split="test", num_canvases=num_test_canvases, **make
-    )
-    steps_per_epoch = num_train_canvases // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"batch_size {batch_size} exceeds the {num_train_canvases} training canvases"
-        )
-    train_steps = train_steps or epochs * steps_per_epoch
-    model_dir = model_dir or common.default_model_dir("train_fcn", dataset)
-    hparams["model_dir"] = model_dir
-    num_classes = info.num_classes + 1  # background is class 0
-
-    seed_everything(seed, deterministic)
-    strategy = make_strategy(strategy)
-    schedule = make_schedule(lr_schedule, learning_rate, train_steps, warmup_steps=warmup_steps)
-    with strategy.scope():
-        model = fcn((*size, 1), num_classes, filters=filters, upsampling=upsampling)
+    with run.strategy.scope():
+        model = fcn((*size, 1), data.num_classes, filters=filters, upsampling=upsampling)
     task = SegmentationTask(
-        model,
-        lambda: _optimizer(optimizer, optimizer_impl, schedule),
-        num_classes,
-        clip_norm=clip_norm or None,
+        model, run.optimizer(train_steps), data.num_classes, clip_norm=run.clip_norm
     )
-
-    def train_data(start_step):
-        """The same batches, in the same order, from any step on (resumption)."""
-        data = tf.data.Dataset.from_tensor_slices((train_images, train_labels))
-        data = data.shuffle(len(train_images), seed=seed, reshuffle_each_iteration=True)
-        data = data.repeat().batch(batch_size, drop_remainder=True)
-        return data.skip(start_step).prefetch(2)
-
-    test_data = tf.data.Dataset.from_tensor_slices((test_images, test_labels)).batch(
-        EVAL_BATCH_SIZE
-    )
-
-    # --- train ------------------------------------------------------------
-    trainer = Trainer(
-        task,
-        model_dir,
-        train_steps=train_steps,
-        strategy=strategy,
-        log_every=log_every,
-        checkpoint_every=checkpoint_every,
-        eval_every=eval_every,
-        jit_compile=jit_compile,
-        progress=progress,
-    )
-    common.start_run(model_dir, hparams, trainer.resumed_from_step, progress)
-    result = trainer.fit(train_data, test_data)
-    evaluation = result["eval"]
+    trainer = run.trainer(task, train_steps)
+    train_data = data.train_data(config.batch_size, config.seed)
+    result, evaluation = run.fit(trainer, train_data, data.test_data())
     mean_iou = SegmentationTask.mean_iou(evaluation)
 
-    # --- artifacts, metrics.json last ---------------------------------------
-    common.save_model(model, os.path.join(model_dir, "model.keras"))
-    shown = slice(0, min(FIGURE_CANVASES, num_test_canvases))
-    predictions = np.argmax(model.predict(test_images[shown], verbose=0), axis=-1)
-    common.save_figure(
-        segmentation_figure(
-            test_images[shown],
-            test_labels[shown],
-            predictions,
-            ("background", *info.class_names),
-            title=f"{model.name} on {dataset} canvases: test mean IoU {mean_iou:.3f}",
+    run.export(task)
+    shown = slice(0, FIGURE_CANVASES)
+    title = f"{model.name} on {config.dataset} canvases: test mean IoU {mean_iou:.3f}"
+    run.save_figure(
+        segmentation_figure_of(
+            model, data.test_images[shown], data.test_labels[shown], data.class_names, title
         ),
-        os.path.join(model_dir, "segmentation.png"),
+        "segmentation.png",
     )
-    metrics = {
-        "app": "train_fcn",
-        "dataset": dataset,
+    metrics = run.metrics(result, train_steps) | {
         "model": model.name,
         "num_parameters": int(model.count_params()),
         "canvas_size": list(size),
-        "num_classes": num_classes,
-        "global_step": result["global_step"],
-        "train_steps": train_steps,
-        "epochs": round(result["global_step"] / steps_per_epoch, 3),
-        "resumed_from_step": result["resumed_from_step"],
+        "num_classes": data.num_classes,
         "mean_iou": mean_iou,
         "pixel_accuracy": evaluation["pixel_accuracy"],
         "test_loss": evaluation["loss"],
         "test_canvases": evaluation["count"],
         "train_loss": result["train"].get("loss/total"),
-        "wall_seconds": clock.seconds(),
-        "train_seconds": result["wall_seconds"],
-        "num_replicas": strategy.num_replicas_in_sync,
     }
-    common.write_json(os.path.join(model_dir, "metrics.json"), metrics)
-    if progress:
-        print(
-            f"test mean IoU {mean_iou:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f} "
-            f"after {metrics['global_step']} steps, {metrics['wall_seconds']:.1f} s; "
-            f"artifacts in {model_dir}/",
-            flush=True,
-        )
-    return metrics
-
-
-def segmentation_figure(images, labels, predictions, class_names, title=""):
-    """One row per canvas: the input, the true label map, the predicted one.
-
-    Each class has its own colour (background black), with a legend.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    num_classes = len(class_names)
-    colours = ["black"] + [plt.cm.tab10(i % 10) for i in range(num_classes - 1)]
-    cmap = ListedColormap(colours)
-    rows = len(images)
-    height = 2.2 * rows + 0.8
-    figure, axes = plt.subplots(rows, 3, figsize=(6.6, height), squeeze=False)
-    for row in range(rows):
-        panels = (
-            (images[row, :, :, 0], "gray", "input"),
-            (labels[row], cmap, "truth"),
-            (predictions[row], cmap, "prediction"),
-        )
-        for axis, (picture, colour_map, name) in zip(axes[row], panels):
-            kwargs = {"vmin": 0, "vmax": num_classes - 1} if name != "input" else {}
-            axis.imshow(picture, cmap=colour_map, interpolation="nearest", **kwargs)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(name)
-    figure.legend(
-        handles=[Patch(color=colours[c], label=class_names[c]) for c in range(num_classes)],
-        loc="lower center",
-        ncol=min(num_classes, 6),
-        fontsize="small",
+    return run.finish(
+        metrics, f"test mean IoU {mean_iou:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
     )
-    figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.7 / height, 1, 1))  # 0.7 inch at the bottom for the legend
-    return figure
 
 
-def flag_values():
-    """The keyword arguments of `run` as the parsed flags give them."""
-    return {name: FLAGS[name].value for name in MODEL_FLAGS} | common_flags.hparams()
-
-
-def main(argv):
-    del argv
-    run(**flag_values())
-
+flag_values = APP.flag_values
 
 if __name__ == "__main__":
-    common.cli(main)
+    APP.cli(run)

@@ -31,7 +31,8 @@ Metrics (functions of integer label maps):
 
 i.e. over the classes present in the truth or in the prediction (the same
 convention as `keras.metrics.MeanIoU`). `SegmentationTask` trains the model
-in `mp.engine` with the per-pixel cross-entropy.
+in `mp.engine` with the per-pixel cross-entropy, on canvases of
+`mp.data.canvas.canvas_data`; `segmentation_figure_of` draws what it predicts.
 
 Course: ch3.1 Layers and Architectures (fully convolutional networks,
 downsampling and upsampling inside the network, transpose convolution).
@@ -51,6 +52,8 @@ __all__ = [
     "iou_from_confusion",
     "mean_iou",
     "pixel_accuracy",
+    "segmentation_figure",
+    "segmentation_figure_of",
 ]
 
 UPSAMPLING = ("transpose", "nearest")
@@ -199,6 +202,65 @@ def mean_iou(labels, predictions, num_classes):
       A float in [0, 1].
     """
     return float(np.nanmean(iou_from_confusion(confusion_matrix(labels, predictions, num_classes))))
+
+
+# --- figures -----------------------------------------------------------------
+
+
+def segmentation_figure(images, labels, predictions, class_names, title=""):
+    """One row per image: the input, the true label map, the predicted one.
+
+    Args:
+      images: `[N, H, W, C]`; the first channel is drawn in grey.
+      labels, predictions: integer class maps `[N, H, W]`.
+      class_names: the name of every class, background (0, drawn black) first; each
+        other class has its own colour, shown in a legend.
+      title: the figure's title.
+
+    Returns:
+      The matplotlib figure.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from mp.plotting import pyplot
+
+    plt = pyplot()
+    num_classes = len(class_names)
+    colours = ["black"] + [plt.cm.tab10(i % 10) for i in range(num_classes - 1)]
+    cmap = ListedColormap(colours)
+    rows = len(images)
+    height = 2.2 * rows + 0.8
+    figure, axes = plt.subplots(rows, 3, figsize=(6.6, height), squeeze=False)
+    for row in range(rows):
+        panels = (
+            (images[row, :, :, 0], "gray", "input"),
+            (labels[row], cmap, "truth"),
+            (predictions[row], cmap, "prediction"),
+        )
+        for axis, (picture, colour_map, name) in zip(axes[row], panels):
+            kwargs = {"vmin": 0, "vmax": num_classes - 1} if name != "input" else {}
+            axis.imshow(picture, cmap=colour_map, interpolation="nearest", **kwargs)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(name)
+    figure.legend(
+        handles=[Patch(color=colours[c], label=class_names[c]) for c in range(num_classes)],
+        loc="lower center",
+        ncol=min(num_classes, 6),
+        fontsize="small",
+    )
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.7 / height, 1, 1))  # 0.7 inch at the bottom for the legend
+    plt.close(figure)  # saved, not shown: pyplot need not keep it
+    return figure
+
+
+def segmentation_figure_of(model, images, labels, class_names, title=""):
+    """`segmentation_figure` of what `model` (per-pixel logits) predicts for `images`."""
+    predictions = np.argmax(model.predict(images, verbose=0), axis=-1)
+    return segmentation_figure(images, labels, predictions, class_names, title=title)
 
 
 # --- training ----------------------------------------------------------------

@@ -23,6 +23,18 @@ rebuilt for the new set (its slots, e.g. Adam's moments, exist per variable).
 `model_dir/phase1` and `model_dir/phase2`: each has its own checkpoints and
 `global_step`, so an interrupted run resumes in the phase where it stopped.
 
+Few labels: `few_labels` picks a fixed, stratified subset of a training split
+(the same examples for every seed), and `few_label_data` turns it and the test
+split into the datasets the phases train and evaluate on:
+
+    train, test, count = few_label_data("digits", "mp:classic_cnn", 8, 5, batch_size=16)
+    base = build_base("mp:classic_cnn", "none", input_shape_of("mp:classic_cnn", 8, 1))
+    model = transfer_model(base, 10)
+    results = fit_two_phases(model, base, "runs/ft", train_data=train, eval_data=test,
+                             make_optimizer=lambda lr, steps: keras.optimizers.Adam(lr),
+                             head_steps=100, head_learning_rate=1e-3,
+                             finetune_steps=100, finetune_learning_rate=1e-4, unfreeze=1)
+
 Multi-task learning trains one network on several tasks at once, sharing the
 features; transfer learning trains them one after the other, the first task
 only providing a starting point for the second.
@@ -38,17 +50,25 @@ ch2.3 Regularization methods (multi-task and transfer learning).
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+import mp.data
 from mp.cnn import registry
+from mp.data.arrays import holdout_mask
 from mp.engine import ClassificationTask, Trainer
 
 __all__ = [
     "FAMILIES",
     "build_base",
+    "default_unfreeze",
+    "few_label_data",
+    "few_labels",
     "fit_two_phases",
     "freeze",
     "imagenet_weights_file",
+    "input_shape_of",
+    "joined_history",
     "preprocess",
     "resize_and_preprocess",
     "transfer_model",
@@ -370,6 +390,106 @@ def unfreeze_top(base, n_layers=None, *, from_layer=None):
     return unfrozen
 
 
+def input_shape_of(name, image_size, channels=1):
+    """The input shape of the base `name` for images resized to `image_size`.
+
+    Keras' families take RGB (`resize_and_preprocess` repeats grey), "mp:" bases the
+    dataset's own `channels`.
+    """
+    return (image_size, image_size, channels if name.startswith(MP_PREFIX) else 3)
+
+
+def default_unfreeze(name):
+    """Where phase 2 starts unless told: the first layer of the last block of a Keras
+    family (`block5_conv1`, `conv5_block1_1_conv`), else the base's last weight layer (1)."""
+    return FAMILIES[name][2] if name in FAMILIES else 1
+
+
+def few_labels(labels, per_class):
+    """Indices (sorted) of a fixed, stratified subset: `per_class` examples of each class.
+
+    They are the examples `mp.data` holds out first for validation (`holdout_mask`: a
+    fixed permutation of each class that depends on the labels only), so every run,
+    whatever its seed, learns from the same few labels.
+
+    Raises:
+      ValueError: for a class with fewer than `per_class` examples.
+    """
+    if not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"labels_per_class must be a positive integer. Received: {per_class}")
+    labels = np.asarray(labels)
+    chosen = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = labels == label
+        count = int(members.sum())
+        if count < per_class:
+            raise ValueError(
+                f"class {label} has only {count} training examples. "
+                f"Received: labels_per_class={per_class}"
+            )
+        # holdout_mask keeps the first round(fraction * count) of each class's permutation:
+        # at fraction per_class / count, the first per_class of this one.
+        chosen |= members & (holdout_mask(labels, per_class / count) if per_class < count else True)
+    return np.flatnonzero(chosen)
+
+
+def few_label_data(
+    dataset,
+    base,
+    image_size,
+    labels_per_class,
+    *,
+    batch_size,
+    seed=0,
+    data_dir=None,
+    eval_batch_size=250,
+):
+    """The few labelled training examples and the test split of `dataset`, ready for `base`.
+
+    Args:
+      dataset: one of `mp.data.DATASETS`.
+      base: the base's name (see `build_base`): images are resized to `image_size` and
+        preprocessed as it expects (`resize_and_preprocess`).
+      image_size: the side of the resized images.
+      labels_per_class: labelled training examples per class (`few_labels`).
+      batch_size: training batch size, at most the number of labelled examples.
+      seed: seed of the training order.
+      data_dir: where the dataset's files are (see `mp.data.load_numpy`).
+      eval_batch_size: batch size of the test data.
+
+    Returns:
+      `(train_data, test_data, num_labelled)`: `train_data(start_step)` gives the repeated,
+      shuffled batches from `start_step` on (a resumed run sees the batches it would have
+      seen), `test_data` the test split once, in batches.
+
+    Raises:
+      ValueError: a class with too few examples, or a batch larger than the subset.
+    """
+    train_images, train_labels = mp.data.load_numpy(dataset, "train", data_dir)
+    test_images, test_labels = mp.data.load_numpy(dataset, "test", data_dir)
+    subset = few_labels(train_labels, labels_per_class)
+    if batch_size > len(subset):
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the {len(subset)} labelled examples "
+            f"({labels_per_class} per class)"
+        )
+    mean, std = mp.data.standardization_stats(dataset, data_dir)
+
+    def prepare(images, labels):
+        return resize_and_preprocess(images, image_size, base, mean=mean, std=std), labels
+
+    labelled = (train_images[subset], train_labels[subset].astype(np.int32))
+
+    def train_data(start_step):
+        ds = tf.data.Dataset.from_tensor_slices(labelled)
+        ds = ds.shuffle(len(subset), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(batch_size, drop_remainder=True).skip(start_step)
+        return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
+
+    test_data = tf.data.Dataset.from_tensor_slices((test_images, test_labels.astype(np.int32)))
+    return train_data, test_data.batch(eval_batch_size).map(prepare).cache(), len(subset)
+
+
 def fit_two_phases(
     model,
     base,
@@ -383,11 +503,9 @@ def fit_two_phases(
     finetune_steps,
     finetune_learning_rate,
     unfreeze,
-    strategy=None,
-    log_every=100,
-    checkpoint_every=1000,
-    eval_every=0,
-    progress=True,
+    clip_norm=None,
+    make_trainer=None,
+    **trainer_options,
 ):
     """Phase 1 (head only), then phase 2 (head and top of the base), one Trainer each.
 
@@ -398,19 +516,38 @@ def fit_two_phases(
         phase 2's to `model_dir/phase2`. Rerunning resumes the unfinished phase.
       train_data: a function `start_step -> tf.data.Dataset` (repeated batches).
       eval_data: a finite batched `tf.data.Dataset`.
-      make_optimizer: `make_optimizer(learning_rate) -> keras.optimizers.Optimizer`;
-        called once per phase, so phase 2's optimizer is built for the
-        variables trainable in phase 2 only.
+      make_optimizer: `make_optimizer(learning_rate, train_steps) -> optimizer`, called
+        once per phase with that phase's rate and number of steps (for a schedule), so
+        phase 2's optimizer is built for the variables trainable in phase 2 only.
       head_steps, head_learning_rate: phase 1.
       finetune_steps, finetune_learning_rate: phase 2; `finetune_steps=0` skips it.
-      unfreeze: an int (`n_layers` of `unfreeze_top`) or a layer name (`from_layer`).
-      The rest: see `mp.engine.Trainer`.
+      unfreeze: an int (`n_layers` of `unfreeze_top`) or a layer name (`from_layer`);
+        see `default_unfreeze`.
+      clip_norm: clip each phase's gradients to this global norm (`ClassificationTask`).
+      make_trainer: `make_trainer(task, directory, train_steps) -> mp.engine.Trainer`,
+        for a caller that sets its Trainers up itself; by default `Trainer(task,
+        directory, train_steps=..., **trainer_options)`, logging at least once a phase.
+      trainer_options: keyword arguments of `mp.engine.Trainer` (`strategy`,
+        `log_every`, `eval_every`, `progress`, ...), when there is no `make_trainer`.
 
     Returns:
       `{"phase1": result, "phase2": result or None, "trainers": [Trainer, ...],
-      "unfrozen": [names of the base's layers trained in phase 2]}`, results as
-      `Trainer.fit` returns them.
+      "unfrozen": [names of the base's layers trained in phase 2], "history": both
+      phases' `Trainer.history` on one step axis, "eval": the last phase's evaluation,
+      "global_step": both phases' steps}`, results as `Trainer.fit` returns them.
     """
+    if make_trainer is None:
+
+        def make_trainer(task, directory, train_steps):
+            log_every = min(trainer_options.get("log_every", 100), train_steps)
+            options = trainer_options | {"log_every": log_every}
+            return Trainer(task, directory, train_steps=train_steps, **options)
+
+    elif trainer_options:
+        raise ValueError(
+            "pass the Trainer options to make_trainer, not with it. "
+            f"Received: {', '.join(sorted(trainer_options))}"
+        )
     phases = [("phase1", head_steps, head_learning_rate)]
     if finetune_steps:
         phases.append(("phase2", finetune_steps, finetune_learning_rate))
@@ -423,17 +560,23 @@ def fit_two_phases(
         else:
             results["unfrozen"] = unfreeze_top(base, from_layer=unfreeze)
         # A new task: its optimizer is built on model.trainable_variables as they are now.
-        task = ClassificationTask(model, lambda lr=learning_rate: make_optimizer(lr))
-        trainer = Trainer(
-            task,
-            os.path.join(model_dir, phase),
-            train_steps=steps,
-            strategy=strategy,
-            log_every=min(log_every, steps),
-            checkpoint_every=checkpoint_every,
-            eval_every=eval_every,
-            progress=progress,
+        task = ClassificationTask(
+            model, lambda lr=learning_rate, n=steps: make_optimizer(lr, n), clip_norm=clip_norm
         )
+        trainer = make_trainer(task, os.path.join(model_dir, phase), steps)
         results[phase] = trainer.fit(train_data, eval_data)
         results["trainers"].append(trainer)
+    results["history"] = joined_history(results["trainers"], head_steps)
+    results["eval"] = (results["phase2"] or results["phase1"])["eval"]
+    results["global_step"] = sum(results[name]["global_step"] for name, _, _ in phases)
     return results
+
+
+def joined_history(trainers, offset):
+    """The `history` of both phases' Trainers on one step axis (phase 2 from `offset` on)."""
+    history = {"train": [], "eval": []}
+    for i, trainer in enumerate(trainers):
+        shift = offset if i else 0
+        for part in history:
+            history[part] += [(step + shift, values) for step, values in trainer.history[part]]
+    return history

@@ -24,15 +24,29 @@ Images are returned in [0, 1] (pixel / 255), not standardised: the background
 must stay exactly 0, and the network's first batch normalisation does the
 centring.
 
+`canvas_data` makes both splits at once, with the datasets a training wants:
+
+    data = canvas_data("digits", num_train=2000, num_test=500, seed=0)
+    trainer.fit(data.train_data(batch_size=32, seed=0), data.test_data())
+
 Course: ch3.1 Layers and Architectures (fully convolutional networks, the
 per-pixel classification task they solve).
 """
 
+import dataclasses
+
 import numpy as np
+import tensorflow as tf
 
 from mp.data import arrays, registry
 
-__all__ = ["MAX_PLACEMENT_TRIES", "default_canvas_size", "make_canvases"]
+__all__ = [
+    "MAX_PLACEMENT_TRIES",
+    "CanvasData",
+    "canvas_data",
+    "default_canvas_size",
+    "make_canvases",
+]
 
 MAX_PLACEMENT_TRIES = 100
 
@@ -128,3 +142,68 @@ def make_canvases(
             items.append((int(index), int(classes[index]), top, left))
         placed.append(items)
     return (images, labels, placed) if return_items else (images, labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class CanvasData:
+    """Training and test canvases of one dataset (`canvas_data`) and their pipelines.
+
+    Attributes:
+      train_images, train_labels, test_images, test_labels: as `make_canvases` returns them.
+      class_names: the name of every label, `background` (0) first.
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple
+
+    @property
+    def num_classes(self):
+        """Label values, background included: the channels of a segmentation's logits."""
+        return len(self.class_names)
+
+    @property
+    def canvas_size(self):
+        return tuple(self.train_images.shape[1:3])
+
+    def train_data(self, batch_size, seed=0):
+        """`start_step -> tf.data.Dataset`: shuffled, repeated batches of the training
+        canvases, the same ones in the same order from any step on (resumption)."""
+
+        def data(start_step):
+            ds = tf.data.Dataset.from_tensor_slices((self.train_images, self.train_labels))
+            ds = ds.shuffle(len(self.train_images), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.repeat().batch(batch_size, drop_remainder=True)
+            return ds.skip(start_step).prefetch(2)
+
+        return data
+
+    def test_data(self, batch_size=250):
+        """The test canvases once, in batches."""
+        ds = tf.data.Dataset.from_tensor_slices((self.test_images, self.test_labels))
+        return ds.batch(batch_size)
+
+
+def canvas_data(
+    name="digits",
+    num_train=2000,
+    num_test=500,
+    canvas_size=None,
+    items_per_canvas=(1, 3),
+    seed=0,
+    data_dir=None,
+):
+    """`num_train` canvases from the training split and `num_test` from the test split.
+
+    Args: see `make_canvases`; `canvas_size` `None` (or 0) is `default_canvas_size(name)`.
+
+    Returns:
+      A `CanvasData`.
+    """
+    canvas_size = canvas_size or default_canvas_size(name)
+    make = dict(canvas_size=canvas_size, items_per_canvas=items_per_canvas, seed=seed)
+    train = make_canvases(name, "train", num_train, data_dir=data_dir, **make)
+    test = make_canvases(name, "test", num_test, data_dir=data_dir, **make)
+    return CanvasData(*train, *test, ("background", *registry.info(name).class_names))

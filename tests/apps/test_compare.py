@@ -8,7 +8,7 @@ import sys
 import keras
 import pytest
 
-from apps import classifier, compare, train_mlp
+from apps import compare, runner, train_mlp
 from mp.training import optimizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,8 +71,15 @@ def test_bad_sweeps_fail_before_any_run(tmp_path):
 
 
 def test_optimizer_impl_picks_ours_or_keras():
-    assert isinstance(classifier._optimizer("nesterov", "mp", 0.1), optimizers.Nesterov)
-    keras_one = classifier._optimizer("nesterov", "keras", 0.1)
+    """What flags/compare_optimizers.cfg sweeps with --optimizer_impl=mp: our update rules."""
+
+    def optimizer(impl):
+        shared = {"optimizer": "nesterov", "optimizer_impl": impl, "learning_rate": 0.1}
+        run = runner.Experiment(train_mlp.APP, train_mlp.APP.config(shared), progress=False)
+        return run.optimizer(train_steps=10)()
+
+    assert isinstance(optimizer("mp"), optimizers.Nesterov)
+    keras_one = optimizer("keras")
     assert type(keras_one) is keras.optimizers.SGD and keras_one.nesterov
 
 

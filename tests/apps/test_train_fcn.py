@@ -84,7 +84,7 @@ def test_run_in_process_and_metrics_match_the_saved_model(tmp_path):
         ({"canvas_size": 18}, "divisible by 2"),
         ({"items_per_canvas": ["3"]}, "items_per_canvas must be 2"),
         ({"filters": ["8", "x"]}, "filters must be integers"),
-        ({"augment": True}, "does not support augment"),
+        ({"augment": True}, "cannot honour --augment=True"),
         ({"batch_size": 100, "num_train_canvases": 50}, "exceeds"),
     ],
 )
@@ -96,13 +96,16 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, match):
 
 
 def test_flag_values_are_the_arguments_of_run():
-    from apps import common_flags
+    from absl import flags
 
-    # flag_values() reads exactly these flags; run() must take each of them, and nothing else
-    # but `progress` (in-process callers only).
-    accepted = set(inspect.signature(train_fcn.run).parameters) - {"progress"}
-    assert set(train_fcn.MODEL_FLAGS) | set(common_flags.COMMON) == accepted
-    assert all(name in train_fcn.FLAGS for name in accepted)
+    # flag_values() reads the app's own flags, which run() takes by name, and the shared
+    # ones it honours, which run() takes through **shared; `progress` is for in-process
+    # callers only.
+    parameters = set(inspect.signature(train_fcn.run).parameters)
+    own = parameters - {"model_dir", "progress", "shared"}
+    assert own == set(train_fcn.APP.own)
+    assert set(train_fcn.flag_values()) == own | set(train_fcn.APP.supported)
+    assert all(name in flags.FLAGS for name in train_fcn.flag_values())
 
 
 def test_smoke_flagfile_subprocess(tmp_path):

@@ -12,6 +12,7 @@ from mp.cnn.fcn import (
     iou_from_confusion,
     mean_iou,
     pixel_accuracy,
+    segmentation_figure_of,
 )
 from mp.cnn.registry import get_model
 from mp.data.canvas import make_canvases
@@ -157,3 +158,20 @@ def test_a_few_canvases_are_overfit_and_eval_mean_iou_is_the_sum_ratio(tmp_path)
         mean_iou(labels, predictions, 11), rel=1e-5
     )
     assert results["pixel_accuracy"] == pytest.approx(pixel_accuracy(labels, predictions))
+
+
+def test_segmentation_figure_of_draws_input_truth_and_prediction():
+    images, labels = _canvases(n=3)
+    model = fcn((16, 16, 1), 11, filters=(4, 8))
+    names = ("background", *(str(d) for d in range(10)))
+    figure = segmentation_figure_of(model, images, labels, names, title="three canvases")
+    axes = figure.get_axes()
+    assert len(axes) == 3 * 3  # a row per canvas: input, truth, prediction
+    assert [axis.get_title() for axis in axes[:3]] == ["input", "truth", "prediction"]
+    predictions = np.argmax(model.predict(images, verbose=0), axis=-1)
+    # The panels hold the canvas, its label map and the model's argmax, in that order.
+    np.testing.assert_array_equal(axes[0].get_images()[0].get_array(), images[0, :, :, 0])
+    np.testing.assert_array_equal(axes[1].get_images()[0].get_array(), labels[0])
+    np.testing.assert_array_equal(axes[2].get_images()[0].get_array(), predictions[0])
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == list(names)
+    assert figure._suptitle.get_text() == "three canvases"

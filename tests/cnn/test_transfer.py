@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import mp.cnn
 from mp.cnn import transfer
+from mp.engine import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +92,36 @@ def _tiny_data(num_classes=3, n=24, seed=0):
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
+def _fit_two_phases(model, base, directory, **kwargs):
+    """`fit_two_phases` on `_tiny_data`: batches of 8, the whole set as evaluation data."""
+    data = _tiny_data()
+    return transfer.fit_two_phases(
+        model,
+        base,
+        str(directory),
+        train_data=lambda start: data.repeat().batch(8).skip(start),
+        eval_data=data.batch(8),
+        **kwargs,
+    )
+
+
 def test_two_phases_optimizer_sees_only_unfrozen_variables(tmp_path):
     base = mp.cnn.get_model(
         "classic_cnn", (8, 8, 1), num_classes=None, filters=(4, 8), dense_units=16
     )
     model = transfer.transfer_model(base, 3)
     frozen = base.get_layer("conv1").kernel.numpy().copy()
-    data = _tiny_data()
-    optimizers = []
+    optimizers, steps = [], []
 
-    def make_optimizer(learning_rate):
+    def make_optimizer(learning_rate, train_steps):
         optimizers.append(keras.optimizers.Adam(learning_rate))
+        steps.append(train_steps)
         return optimizers[-1]
 
-    results = transfer.fit_two_phases(
+    results = _fit_two_phases(
         model,
         base,
-        str(tmp_path),
-        train_data=lambda start: data.repeat().batch(8).skip(start),
-        eval_data=data.batch(8),
+        tmp_path,
         make_optimizer=make_optimizer,
         head_steps=3,
         head_learning_rate=1e-2,
@@ -128,8 +140,100 @@ def test_two_phases_optimizer_sees_only_unfrozen_variables(tmp_path):
     assert float(optimizers[1].learning_rate) == pytest.approx(1e-3)
     np.testing.assert_array_equal(base.get_layer("conv1").kernel.numpy(), frozen)
     assert results["phase1"]["global_step"] == 3 and results["phase2"]["global_step"] == 2
+    assert steps == [3, 2] and results["global_step"] == 5
+    assert results["eval"] == results["phase2"]["eval"]
     for phase in ("phase1", "phase2"):
         assert os.path.isdir(tmp_path / phase / "ckpt")
+    # One step axis: each phase logs at its end (log_every is at most its steps), and
+    # phase 2's step 2 comes after phase 1's three steps.
+    assert [step for step, _ in results["history"]["train"]] == [3, 5]
+
+
+def test_two_phases_through_the_callers_trainers_with_clipping(tmp_path):
+    """`make_trainer` sets the Trainers up (as the app's runner does); `clip_norm` reaches
+    each phase's task; `finetune_steps=0` is phase 1 alone."""
+    base = mp.cnn.get_model(
+        "classic_cnn", (8, 8, 1), num_classes=None, filters=(4, 8), dense_units=16
+    )
+    model = transfer.transfer_model(base, 3)
+    made = []
+
+    def make_trainer(task, directory, train_steps):
+        made.append((task, os.path.basename(directory), train_steps))
+        return Trainer(task, directory, train_steps=train_steps, log_every=1, progress=False)
+
+    phase1_only = dict(
+        make_optimizer=lambda learning_rate, train_steps: keras.optimizers.SGD(learning_rate),
+        head_steps=2,
+        head_learning_rate=0.1,
+        finetune_steps=0,
+        finetune_learning_rate=0.01,
+        unfreeze=1,
+        make_trainer=make_trainer,
+    )
+    results = _fit_two_phases(model, base, tmp_path, clip_norm=0.5, **phase1_only)
+    [(task, directory, train_steps)] = made
+    assert (directory, train_steps, task.clip_norm) == ("phase1", 2, 0.5)
+    assert results["phase2"] is None and results["unfrozen"] == []
+    assert results["eval"] == results["phase1"]["eval"] and results["global_step"] == 2
+    with pytest.raises(ValueError, match="make_trainer, not with it"):
+        _fit_two_phases(model, base, tmp_path / "other", log_every=1, **phase1_only)
+    assert len(made) == 1 and not (tmp_path / "other").exists()
+
+
+def _old_few_labels(labels, per_class):
+    """The copy apps/finetune.py had: the first `per_class` of each class's permutation."""
+    rng = np.random.default_rng(20190913)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(chosen))
+
+
+def test_few_labels_are_the_validation_holdouts_first_examples():
+    from mp.data.arrays import holdout_mask
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, size=203)  # classes of unequal sizes
+    counts = np.bincount(labels)
+    for per_class in (1, 3, 17, int(counts.min())):
+        chosen = transfer.few_labels(labels, per_class)
+        np.testing.assert_array_equal(chosen, _old_few_labels(labels, per_class))
+        assert np.all(np.bincount(labels[chosen]) == per_class)
+    # The hold-out's examples first: a larger hold-out of each class contains them.
+    held_out = holdout_mask(labels, 0.3)
+    assert held_out[transfer.few_labels(labels, int(0.3 * counts.min()))].all()
+    with pytest.raises(ValueError, match=f"class 0 has only {counts[0]}"):
+        transfer.few_labels(labels, int(counts.max()) + 1)
+    with pytest.raises(ValueError, match="labels_per_class must be a positive integer"):
+        transfer.few_labels(labels, 0)
+
+
+def test_few_label_data_digits():
+    train, test, count = transfer.few_label_data(
+        "digits", "mp:classic_cnn", 12, 3, batch_size=8, seed=0
+    )
+    assert count == 30
+    x, y = next(iter(train(0)))
+    assert x.shape == (8, 12, 12, 1) and x.dtype == tf.float32 and y.dtype == tf.int32
+    # From any step on, the batches of an uninterrupted run (resumption).
+    sixth = list(train(0).take(6))[5]
+    later = next(iter(train(5)))
+    np.testing.assert_array_equal(sixth[0].numpy(), later[0].numpy())
+    np.testing.assert_array_equal(sixth[1].numpy(), later[1].numpy())
+    x, y = next(iter(test))
+    assert x.shape == (250, 12, 12, 1)
+    assert sum(int(b[1].shape[0]) for b in test) == 450  # digits' test split
+    vgg_train, _, _ = transfer.few_label_data("digits", "vgg16", 32, 3, batch_size=8)
+    assert next(iter(vgg_train(0)))[0].shape == (8, 32, 32, 3)  # grey repeated to RGB
+    with pytest.raises(ValueError, match="batch_size 31 exceeds the 30 labelled examples"):
+        transfer.few_label_data("digits", "mp:classic_cnn", 8, 3, batch_size=31)
+
+
+def test_input_shape_and_default_unfreeze_of_a_base():
+    assert transfer.input_shape_of("vgg16", 32, 1) == (32, 32, 3)
+    assert transfer.input_shape_of("mp:classic_cnn", 8, 1) == (8, 8, 1)
+    assert transfer.default_unfreeze("vgg16") == "block5_conv1"
+    assert transfer.default_unfreeze("resnet50") == "conv5_block1_1_conv"
+    assert transfer.default_unfreeze("mp:vgg16") == 1  # the package's VGG: its last layer
 
 
 def test_phase1_changes_only_the_head():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mp.data
-from mp.data.canvas import make_canvases
+from mp.data.canvas import canvas_data, make_canvases
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,22 @@ def test_fashion_canvases_default_to_64(fake_fashion):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_canvases("digits", **({"split": "train", "num_canvases": 2} | kwargs))
+
+
+def test_canvas_data_is_both_splits_and_their_pipelines():
+    data = canvas_data("digits", num_train=20, num_test=7, canvas_size=(16, 16), seed=3)
+    train = make_canvases("digits", "train", 20, (16, 16), (1, 3), seed=3)
+    test = make_canvases("digits", "test", 7, (16, 16), (1, 3), seed=3)
+    arrays = (data.train_images, data.train_labels, data.test_images, data.test_labels)
+    for a, b in zip(arrays, (*train, *test)):
+        np.testing.assert_array_equal(a, b)
+    assert data.canvas_size == (16, 16) and data.num_classes == 11
+    assert data.class_names[:2] == ("background", "0")
+    # Training batches: full, shuffled, repeated; from step 3 on, what step 3 was.
+    batches = list(data.train_data(batch_size=8, seed=1)(0).take(5))
+    assert all(images.shape == (8, 16, 16, 1) for images, _ in batches)
+    resumed = next(iter(data.train_data(batch_size=8, seed=1)(3)))
+    np.testing.assert_array_equal(resumed[1].numpy(), batches[3][1].numpy())
+    assert [len(labels) for _, labels in data.test_data(batch_size=3)] == [3, 3, 1]
+    # canvas_size None (or 0) is the dataset's default.
+    assert canvas_data("digits", num_train=1, num_test=1).canvas_size == (32, 32)
