@@ -29,6 +29,7 @@ through time (BPTT), ch4.3 Long Short Term Memory (LSTM).
 
 import json
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -223,13 +224,28 @@ def language_model(vocab_size, *, cell="lstm", units=256, num_layers=1, embeddin
     return model
 
 
-def _step_function(model):
-    """`(ids, states) -> (logits, states)` as a `tf.function`, traced once per shape."""
+# One step function per model, built on first use and kept while the model lives:
+# `sample` and `bits_per_char` called again reuse its traces instead of tracing anew.
+_STEP_FUNCTIONS = weakref.WeakKeyDictionary()
 
-    @tf.function
-    def step(ids, states):
-        return model(ids, initial_state=states, return_state=True, training=False)
 
+def step_function(model):
+    """`(ids, states) -> (logits, states)` of `model` as a `tf.function`, one per model.
+
+    The first call for a model builds it; later calls (every `sample` and
+    `bits_per_char`) return the same function, which traces once per input shape
+    and reuses its traces. It refers to the model weakly, so it does not keep a
+    model alive.
+    """
+    step = _STEP_FUNCTIONS.get(model)
+    if step is None:
+        model_ref = weakref.ref(model)
+
+        @tf.function
+        def step(ids, states):
+            return model_ref()(ids, initial_state=states, return_state=True, training=False)
+
+        _STEP_FUNCTIONS[model] = step
     return step
 
 
@@ -262,7 +278,7 @@ def sample(model, vocab, *, prompt, length, temperature=1.0, seed=0):
     if not isinstance(length, (int, np.integer)) or length < 0:
         raise ValueError(f"length must be a non-negative integer. Received: length={length}")
     rng = np.random.default_rng(seed)
-    step = _step_function(model)
+    step = step_function(model)
     states = model.get_initial_state(1)
     logits, states = step(tf.constant(vocab.encode(prompt)[None, :]), states)
     generated = []
@@ -294,7 +310,7 @@ def bits_per_char(model, ids, *, batch_size, segment_length):
       `sum_t CE_t / (count * ln 2)` over every predicted character, a float.
     """
     inputs, targets = segment_arrays(ids, batch_size=batch_size, segment_length=segment_length)
-    step = _step_function(model)
+    step = step_function(model)
     states = model.get_initial_state(batch_size)
     total, count = 0.0, 0
     for x, y in zip(inputs, targets):

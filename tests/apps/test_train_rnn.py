@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from apps import train_rnn
-from mp.rnn import charlm, tasks
+from mp.rnn import charlm, data
+from mp.rnn.problems import CharLM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
@@ -56,7 +57,7 @@ def test_adding_in_process(tmp_path):
     _check_artifacts(model_dir, metrics, extra=("eval",))
     # The saved model on the same test set gives the reported MSE; the
     # baseline is the constant prediction 1 on that set.
-    x, y = tasks.adding_problem(100, 10, seed=1)
+    x, y = data.adding_problem(100, 10, seed=1)
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
     predictions = model.predict(x, verbose=0)[:, 0]
     assert math.isfinite(metrics["test_mse"])
@@ -71,7 +72,7 @@ def test_seq_digits_in_process(tmp_path):
     metrics = train_rnn.run(model_dir, task="seq_digits", cell="gru", **TINY, progress=False)
     _check_artifacts(model_dir, metrics, extra=("eval",))
     # The saved model reads the 8 rows of each 8x8 test digit: its accuracy is the metric.
-    x, labels = next(iter(tasks.sequential_images("digits", "test", batch_size=1000)))
+    x, labels = next(iter(data.sequential_images("digits", "test", batch_size=1000)))
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
     assert model.input_shape == (None, 8, 8)
     accuracy = np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == labels.numpy())
@@ -115,7 +116,7 @@ def test_charlm_in_process(tmp_path):
     for temperature in (0.5, 0.7, 1.0):
         assert f"=== temperature {temperature} ===" in samples
     assert metrics["sample"].startswith("the") and len(metrics["sample"]) == 43  # prompt + 40
-    assert metrics["held_out_chars"] == int(len(text) * train_rnn.HELD_OUT_FRACTION)
+    assert metrics["held_out_chars"] == int(len(text) * CharLM.HELD_OUT_FRACTION)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,13 @@ def test_charlm_in_process(tmp_path):
         ({"text_file": "EMPTY"}, ValueError, "for task=charlm only"),
         ({"task": "charlm", "text_file": "SMALL", "sample_prompt": "Z"}, ValueError, "vocabulary"),
         ({"task": "charlm", "text_file": "SMALL", "tbptt_steps": 500}, ValueError, "too short"),
-        ({"augment": True}, ValueError, "does not support augment"),
+        ({"augment": True}, ValueError, "cannot honour --augment=True"),
+        # A flag the task does not use is refused, never ignored.
+        ({"dataset": "fashion_mnist"}, ValueError, "cannot honour --dataset=fashion_mnist"),
+        ({"num_test_examples": 50, "task": "seq_digits"}, ValueError, "for task=adding only"),
+        ({"sample_length": 20}, ValueError, "sample_length is for task=charlm only"),
+        ({"data_dir": "/tmp"}, ValueError, "data_dir is for task=seq_fashion_mnist/seq_digits"),
+        ({"task": "charlm", "text_file": "SMALL", "eval_every": 3}, ValueError, "eval_every"),
     ],
 )
 def test_bad_input_writes_nothing(tmp_path, kwargs, error, match):
@@ -147,11 +154,23 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, error, match):
 
 
 def test_flag_values_are_the_arguments_of_run():
-    from apps import common_flags
+    # flag_values() reads the app's own flags and the shared ones it honours; run() takes
+    # each own flag by name and the shared ones as keywords.
+    own = set(inspect.signature(train_rnn.run).parameters) - {"model_dir", "progress", "shared"}
+    assert set(train_rnn.APP.own) == own
+    supported = set(train_rnn.APP.supported)
+    assert set(train_rnn.flag_values()) == own | supported
+    assert {"dataset", "augment", "validation_fraction"}.isdisjoint(supported)
+    assert all(name in train_rnn.flags.FLAGS for name in own | supported)
 
-    accepted = set(inspect.signature(train_rnn.run).parameters) - {"progress"}
-    assert set(train_rnn.MODEL_FLAGS) | set(common_flags.COMMON) == accepted
-    assert all(name in train_rnn.FLAGS for name in accepted)
+
+def test_flags_cfg_records_the_task_options_it_used(tmp_path):
+    model_dir = tmp_path / "adding"
+    train_rnn.run(str(model_dir), seq_len=4, num_test_examples=20, **TINY, progress=False)
+    flags_cfg = (model_dir / "flags.cfg").read_text().splitlines()
+    assert "--seq_len=4" in flags_cfg and "--num_test_examples=20" in flags_cfg
+    assert not any(line.startswith(("--tbptt_steps", "--temperature")) for line in flags_cfg)
+    assert not any(line.startswith(("--dataset", "--augment")) for line in flags_cfg)
 
 
 def _app(*args, timeout=300):

@@ -127,3 +127,33 @@ def test_sampling_is_seeded_and_checks_arguments():
         sample(model, vocab, prompt="a", length=5, temperature=0.0)
     with pytest.raises(ValueError, match="prompt"):
         sample(model, vocab, prompt="", length=5)
+
+
+def test_step_function_is_built_once_per_model_and_reused():
+    import gc
+    import weakref
+
+    from mp.rnn import charlm
+
+    vocab = CharVocab.from_text("abcdef")
+    model = _model(vocab_size=6)
+    step = charlm.step_function(model)
+    assert charlm.step_function(model) is step
+    ids = np.random.default_rng(3).integers(0, 6, size=100)
+    sample(model, vocab, prompt="ab", length=3, seed=1)
+    bits_per_char(model, ids, batch_size=3, segment_length=7)
+    traces = step.experimental_get_tracing_count()  # [1, 2], [1, 1] and [3, 7] ids
+    assert traces == 3
+    # Called again, sample and bits_per_char reuse the traces instead of tracing anew.
+    sample(model, vocab, prompt="cd", length=3, seed=2)
+    bits_per_char(model, ids, batch_size=3, segment_length=7)
+    assert charlm.step_function(model) is step
+    assert step.experimental_get_tracing_count() == traces
+    other = _model(vocab_size=6)
+    assert charlm.step_function(other) is not step  # one per model
+    sample(other, vocab, prompt="a", length=2)  # traced: its variables are captured
+    # The function does not keep its model alive.
+    other_ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert other_ref() is None
