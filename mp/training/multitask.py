@@ -28,15 +28,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine import Task, global_mean
+from mp.engine import SingleModelTask, global_mean
+from mp.plotting import pyplot
 
 __all__ = [
     "DIGIT_GROUPS",
     "FASHION_GROUPS",
     "MultiTaskTask",
+    "accuracy_figure",
     "derived_labels",
     "group_table",
     "make_head",
+    "make_task",
     "make_trunk",
     "multitask_batches",
 ]
@@ -146,6 +149,52 @@ def make_head(units, num_classes, name):
 # --- the task ----------------------------------------------------------------
 
 
+def make_task(
+    input_shape,
+    num_classes,
+    loss_weights,
+    optimizer,
+    *,
+    units=256,
+    dropout=0.0,
+    seed=0,
+    clip_norm=None,
+):
+    """A `MultiTaskTask` on a new trunk that learns the tasks of `loss_weights`.
+
+    The trunk and a head for every task of `num_classes` (in its order) are
+    built right after `keras.utils.set_random_seed(seed)`, and the heads of
+    tasks left out of `loss_weights` are dropped: the multi-task model and each
+    single-task one then start from the same trunk and heads. Call it in a
+    strategy's scope to train under one.
+
+    Args:
+      input_shape: `(height, width, channels)` of the images (`make_trunk`).
+      num_classes: `{task: number of classes}` of every task (`derived_labels`).
+      loss_weights: `{task: w_t}` of the tasks to learn, a subset of `num_classes`.
+      optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
+      units, dropout: the trunk's (`make_trunk`).
+      seed: the seed set before the build.
+      clip_norm: the task's gradient clipping (`MultiTaskTask`).
+
+    Raises:
+      ValueError: a task of `loss_weights` that `num_classes` lacks, and `MultiTaskTask`'s.
+    """
+    unknown = set(loss_weights) - set(num_classes)
+    if unknown:
+        raise ValueError(
+            f"loss_weights name tasks without heads: {', '.join(sorted(unknown))}. "
+            f"Expected some of {', '.join(num_classes)}"
+        )
+    keras.utils.set_random_seed(seed)
+    trunk = make_trunk(input_shape, units=units, dropout=dropout)
+    heads = {t: make_head(units, k, name=f"head_{t}") for t, k in num_classes.items()}
+    return MultiTaskTask(
+        trunk, {t: heads[t] for t in loss_weights}, loss_weights, optimizer, clip_norm=clip_norm
+    )
+
+
+
 def _build(factory):
     """Calls `factory` if it is a function, else returns it as it is."""
     if isinstance(factory, (keras.Model, keras.optimizers.Optimizer)) or not callable(factory):
@@ -153,11 +202,13 @@ def _build(factory):
     return factory()
 
 
-class MultiTaskTask(Task):
+class MultiTaskTask(SingleModelTask):
     """Trains a trunk and its heads on `L = sum_t w_t * CE_t`.
 
     A batch is `(x, {task: labels})` (`multitask_batches`), for training and
-    evaluation alike.
+    evaluation alike. The task's `model` maps images to `{task: logits}`; one
+    optimizer updates trunk and heads through the engine's `_minimize`, so
+    `clip_norm` bounds their global gradient norm.
 
     Args:
       trunk: a `keras.Model` images -> features, or a function returning one.
@@ -166,13 +217,15 @@ class MultiTaskTask(Task):
       loss_weights: `{task: w_t}`, the same tasks as `heads`, every `w_t >= 0`
         and at least one positive.
       optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
+      clip_norm: if set, the gradient is rescaled to this global norm at most
+        (`mp.engine.SingleModelTask`); `None` leaves it as it is.
 
     Raises:
       ValueError: the tasks of `heads` and `loss_weights` differ, or a weight
-        is negative, or all weights are 0.
+        is negative, or all weights are 0, or `clip_norm` is not positive.
     """
 
-    def __init__(self, trunk, heads, loss_weights, optimizer):
+    def __init__(self, trunk, heads, loss_weights, optimizer, *, clip_norm=None):
         if not heads or set(heads) != set(loss_weights):
             raise ValueError(
                 "heads and loss_weights must name the same tasks. Received: "
@@ -182,16 +235,17 @@ class MultiTaskTask(Task):
             raise ValueError(
                 f"loss weights must be >= 0, one at least positive. Received: {loss_weights}"
             )
-        self._factories = (trunk, dict(heads), optimizer)
+        super().__init__(None, optimizer, clip_norm=clip_norm)  # the model is built in build()
+        self._factories = (trunk, dict(heads))
         self.tasks = tuple(heads)
         self.loss_weights = {t: float(loss_weights[t]) for t in self.tasks}
-        self.trunk = self.heads = self.optimizer = self.model = None
+        self.trunk = self.heads = None
 
     def build(self):
-        trunk, heads, optimizer = self._factories
+        trunk, heads = self._factories
         self.trunk = _build(trunk)
         self.heads = {t: _build(heads[t]) for t in self.tasks}
-        self.optimizer = _build(optimizer)
+        self.optimizer = _build(self._optimizer_factory)
         images = keras.Input(shape=self.trunk.input_shape[1:], name="images")
         features = self.trunk(images)
         self.model = keras.Model(
@@ -236,15 +290,14 @@ class MultiTaskTask(Task):
             cross_entropies, logits = self.losses(batch, training=True)
             # L = sum_t w_t * CE_t
             loss = tf.add_n([self.loss_weights[t] * cross_entropies[t] for t in self.tasks])
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        grad_norm = self._minimize(tape, loss, self.trainable_variables)
         outputs = {"loss/total": loss}
         for t in self.tasks:
             outputs[f"loss/{t}"] = cross_entropies[t]
             outputs[f"metrics/{t}_top1"] = global_mean(
                 tf.math.in_top_k(targets=labels[t], predictions=logits[t], k=1)
             )
-        return outputs
+        return outputs | self._charts(grad_norm)
 
     def eval_step(self, batch):
         """Sums over the batch, tagged like the training outputs (`loss/<task>`, ...)."""
@@ -268,3 +321,39 @@ class MultiTaskTask(Task):
     def export(self, path):
         """Saves the model images -> `{task: logits}`."""
         self.model.save(path)
+
+
+# --- figures -------------------------------------------------------------------
+
+
+def accuracy_figure(accuracies, loss_weights, *, title=""):
+    """Test accuracy per task: one bar per model, models side by side.
+
+    Args:
+      accuracies: `{model label: {task: test accuracy}}`, e.g.
+        `{"multi-task": {...}, "single-task": {...}}` (colours C0, C1); the
+        first model's tasks, in its order, make the groups of bars.
+      loss_weights: `{task: w_t}`, written under each task.
+      title: the figure's title.
+
+    Returns:
+      A matplotlib figure (closed: save it, `IPython.display` it).
+    """
+    plt = pyplot()
+    tasks = list(next(iter(accuracies.values())))
+    fig, ax = plt.subplots(figsize=(1.5 + 2.2 * len(tasks), 4))
+    width = 0.38
+    for i, (label, values) in enumerate(accuracies.items()):
+        offsets = [j + (i - 0.5) * width for j in range(len(tasks))]
+        bars = ax.bar(offsets, [values[t] for t in tasks], width, label=label, color=f"C{i}")
+        ax.bar_label(bars, fmt="%.4f", fontsize=8)
+    lowest = min(a for values in accuracies.values() for a in values.values())
+    ax.set_ylim(max(0.0, lowest - 0.05), 1.0)
+    ax.set_xticks(range(len(tasks)), [f"{t}\n(w={loss_weights[t]:g})" for t in tasks])
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

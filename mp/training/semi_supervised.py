@@ -33,17 +33,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine import Task, global_mean
+from mp.engine import ClassificationTask, SingleModelTask, global_mean
+from mp.plotting import pyplot
 
 __all__ = [
+    "SemiSupervisedData",
     "SemiSupervisedTask",
     "autoencoder_classifier",
+    "classifier",
     "labelled_batches",
     "labelled_subset",
     "make_decoder",
     "make_encoder",
     "make_head",
+    "make_tasks",
+    "reconstructions_figure",
     "semi_supervised_batches",
+    "sweep_figure",
 ]
 
 KINDS = ("conv", "dense")
@@ -172,6 +178,92 @@ def semi_supervised_batches(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class SemiSupervisedData:
+    """One experiment's data: `per_class` labels kept per class, and both models' batches.
+
+    The labelled examples are `labelled_subset(labels, per_class, seed)`; every
+    other training image is unlabelled. The semi-supervised model reads
+    `semi_supervised_data()`, its supervised baseline `supervised_data()`: the
+    same labelled batches in the same order (the unlabelled stream comes beside).
+
+        data = SemiSupervisedData(images, labels, 10, batch_size=32,
+                                  unlabelled_batch_size=128, mean=mean, std=std)
+        batches = data.semi_supervised_data()(0)   # from step 0
+
+    Args:
+      images: uint8 training images `[N, H, W, C]`.
+      labels: their integer labels `[N]`.
+      per_class: labelled examples per class.
+      batch_size: labelled examples per batch (both models).
+      unlabelled_batch_size: unlabelled images per batch (the semi-supervised model).
+      seed: seed of the labelled choice and of both shuffles.
+      mean, std: standardisation, `x -> (x / 255 - mean) / std`
+        (`mp.data.standardization_stats`).
+
+    Raises:
+      ValueError: `labelled_subset`'s, or a batch size larger than its set.
+    """
+
+    def __init__(
+        self,
+        images,
+        labels,
+        per_class,
+        *,
+        batch_size,
+        unlabelled_batch_size,
+        seed=0,
+        mean=0.0,
+        std=1.0,
+    ):
+        self.labelled, self.unlabelled = labelled_subset(labels, per_class, seed)
+        if len(self.labelled) < batch_size or len(self.unlabelled) < unlabelled_batch_size:
+            raise ValueError(
+                f"with {per_class} labels per class, {len(self.labelled)} labelled and "
+                f"{len(self.unlabelled)} unlabelled images do not fill a batch. Received: "
+                f"batch_size={batch_size}, unlabelled_batch_size={unlabelled_batch_size}"
+            )
+        self.images, self.labels, self.per_class = images, labels, per_class
+        self.batch_size, self.unlabelled_batch_size = batch_size, unlabelled_batch_size
+        self.seed, self.mean, self.std = seed, mean, std
+
+    def semi_supervised_data(self):
+        """`start_step -> semi_supervised_batches(...)` from that step on (resumable)."""
+
+        def data(start_step):
+            return semi_supervised_batches(
+                self.images,
+                self.labels,
+                self.labelled,
+                self.unlabelled,
+                batch_size=self.batch_size,
+                unlabelled_batch_size=self.unlabelled_batch_size,
+                seed=self.seed,
+                skip_batches=start_step,
+                mean=self.mean,
+                std=self.std,
+            )
+
+        return data
+
+    def supervised_data(self):
+        """`start_step -> labelled_batches(...)`: the baseline's batches from that step on."""
+
+        def data(start_step):
+            return labelled_batches(
+                self.images,
+                self.labels,
+                self.labelled,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                skip_batches=start_step,
+                mean=self.mean,
+                std=self.std,
+            )
+
+        return data
 
 
 # --- models ----------------------------------------------------------------
@@ -312,11 +404,14 @@ def _build(factory):
     return factory()
 
 
-class SemiSupervisedTask(Task):
+class SemiSupervisedTask(SingleModelTask):
     """Trains encoder, decoder and head on `L = CE + reconstruction_weight * REC`.
 
     A batch is `((x_labelled, y_labelled), x_unlabelled)`
-    (`semi_supervised_batches`); evaluation batches are `(x, y)`.
+    (`semi_supervised_batches`); evaluation batches are `(x, y)`. The task's
+    `model` is the classifier `head(encoder(x))`, what is tested and exported;
+    one optimizer updates encoder, decoder and head together through the
+    engine's `_minimize`, so `clip_norm` bounds the global norm of the three.
 
     Args:
       encoder: a `keras.Model` images -> codes, or a function returning one
@@ -326,25 +421,43 @@ class SemiSupervisedTask(Task):
       optimizer: a `keras.optimizers.Optimizer`, or a function returning one.
       reconstruction_weight: `w >= 0`, the weight of the reconstruction loss.
         0 trains the classifier alone (the decoder then gets a zero gradient).
+      clip_norm: if set, the gradient is rescaled to this global norm at most
+        (`mp.engine.SingleModelTask`); `None` leaves it as it is.
 
     Raises:
-      ValueError: a negative `reconstruction_weight`.
+      ValueError: a negative `reconstruction_weight`, a `clip_norm` that is not positive.
     """
 
-    def __init__(self, encoder, decoder, classifier_head, optimizer, reconstruction_weight=1.0):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        classifier_head,
+        optimizer,
+        reconstruction_weight=1.0,
+        *,
+        clip_norm=None,
+    ):
         if not reconstruction_weight >= 0:
             raise ValueError(
                 "reconstruction_weight must be >= 0. "
                 f"Received: reconstruction_weight={reconstruction_weight}"
             )
-        self._factories = (encoder, decoder, classifier_head, optimizer)
+        super().__init__(None, optimizer, clip_norm=clip_norm)  # the model is built in build()
+        self._factories = (encoder, decoder, classifier_head)
         self.reconstruction_weight = float(reconstruction_weight)
-        self.encoder = self.decoder = self.head = self.optimizer = self.classifier = None
+        self.encoder = self.decoder = self.head = None
 
     def build(self):
-        self.encoder, self.decoder, self.head, self.optimizer = map(_build, self._factories)
-        self.classifier = classifier(self.encoder, self.head)
+        self.encoder, self.decoder, self.head = map(_build, self._factories)
+        self.optimizer = _build(self._optimizer_factory)
+        self.model = classifier(self.encoder, self.head)
         self.optimizer.build(self.trainable_variables)
+
+    @property
+    def classifier(self):
+        """The model used at test time, `head(encoder(x))` (the task's `model`)."""
+        return self.model
 
     @property
     def trainable_variables(self):
@@ -394,11 +507,7 @@ class SemiSupervisedTask(Task):
         with tf.GradientTape() as tape:
             cross_entropy, reconstruction, logits = self.losses(batch, training=True)
             loss = cross_entropy + self.reconstruction_weight * reconstruction
-        variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(
-            (g, v) for g, v in zip(gradients, variables) if g is not None
-        )
+        grad_norm = self._minimize(tape, loss, self.trainable_variables)
         return {
             "loss/total": loss,
             "loss/cross_entropy": cross_entropy,
@@ -406,7 +515,7 @@ class SemiSupervisedTask(Task):
             "metrics/top1": global_mean(
                 tf.math.in_top_k(targets=y_labelled, predictions=logits, k=1)
             ),
-        }
+        } | self._charts(grad_norm)
 
     def eval_step(self, batch):
         images, labels = batch
@@ -424,4 +533,126 @@ class SemiSupervisedTask(Task):
 
     def export(self, path):
         """Saves the classifier `head(encoder(x))`; the decoder is not needed at test time."""
-        self.classifier.save(path)
+        self.model.save(path)
+
+
+def make_tasks(
+    input_shape,
+    num_classes,
+    optimizer,
+    reconstruction_weight=1.0,
+    *,
+    seed=0,
+    clip_norm=None,
+    **sizes,
+):
+    """The semi-supervised task and its supervised baseline, from the same initial weights.
+
+    Both models are built by `autoencoder_classifier` right after
+    `keras.utils.set_random_seed(seed)`, so the baseline's encoder and head start
+    where the semi-supervised model's do. Call it in a strategy's scope to train
+    under one.
+
+    Args:
+      input_shape, num_classes: the images' shape and the number of classes.
+      optimizer: a function returning a new optimizer (each task calls it once).
+      reconstruction_weight: `w` of the semi-supervised loss.
+      seed: the seed set before each build.
+      clip_norm: both tasks' gradient clipping (`None`: none).
+      sizes: `autoencoder_classifier`'s keyword arguments (`kind`, `code_units`, `dropout`...).
+
+    Returns:
+      `(SemiSupervisedTask, ClassificationTask)`; the baseline's model is
+      `classifier(encoder, head)`.
+    """
+    keras.utils.set_random_seed(seed)
+    semi = SemiSupervisedTask(
+        *autoencoder_classifier(input_shape, num_classes, **sizes),
+        optimizer,
+        reconstruction_weight,
+        clip_norm=clip_norm,
+    )
+    keras.utils.set_random_seed(seed)
+    encoder, _, head = autoencoder_classifier(input_shape, num_classes, **sizes)
+    return semi, ClassificationTask(classifier(encoder, head), optimizer, clip_norm=clip_norm)
+
+
+# --- figures -------------------------------------------------------------------
+
+
+def sweep_figure(curves, accuracies, *, labels_per_class, dataset="", reconstruction_weight=1.0):
+    """Test accuracy against steps (one setting) and final test accuracy against labels.
+
+    Args:
+      curves: `{model label: Trainer.history["eval"]}` at `labels_per_class`, i.e.
+        `[(global_step, {"top1": test accuracy, ...}), ...]` per model, e.g. for
+        `"semi-supervised"` and `"supervised only"` (colours C0, C1, ...).
+      accuracies: `{model label: {labels per class: final test accuracy}}`, the same labels.
+      labels_per_class: the setting of `curves`, for the title.
+      dataset: its name, for the title.
+      reconstruction_weight: `w` of the semi-supervised loss, for the title.
+
+    Returns:
+      A matplotlib figure (closed: save it, or show it with `IPython.display`).
+    """
+    plt = pyplot()
+    fig, (steps, sweep) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (label, curve) in enumerate(curves.items()):
+        color = f"C{i}"
+        steps.plot(
+            [s for s, _ in curve], [r["top1"] for _, r in curve], "o-", color=color, label=label
+        )
+        sizes = sorted(accuracies[label])
+        values = [accuracies[label][n] for n in sizes]
+        sweep.plot(sizes, values, "o-", color=color, label=label)
+        for n, a in zip(sizes, values):
+            sweep.annotate(
+                f"{a:.3f}",
+                (n, a),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=8,
+                color=color,
+            )
+    steps.set_xlabel("global step")
+    steps.set_ylabel("test accuracy")
+    steps.set_title(f"{dataset}, {labels_per_class} labels per class")
+    sweep.set_xscale("log")
+    sizes = sorted({n for values in accuracies.values() for n in values})
+    sweep.set_xticks(sizes, [str(n) for n in sizes])
+    sweep.minorticks_off()
+    sweep.set_xlabel("labelled examples per class")
+    sweep.set_ylabel("final test accuracy")
+    sweep.set_title(f"reconstruction weight {reconstruction_weight:g}")
+    for ax in (steps, sweep):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def reconstructions_figure(images, encoder, decoder, *, mean=0.0, std=1.0):
+    """Images (top row) and their reconstructions `decoder(encoder(x))` (bottom row).
+
+    Args:
+      images: standardised images `[n, H, W, 1]` (`(x / 255 - mean) / std`).
+      encoder, decoder: the autoencoder's halves (`SemiSupervisedTask.encoder`, `.decoder`).
+      mean, std: the standardisation, undone for display.
+
+    Returns:
+      A matplotlib figure (closed).
+    """
+    plt = pyplot()
+    images = np.asarray(images)
+    x_hat = np.asarray(decoder(encoder(images, training=False), training=False))
+    fig, axes = plt.subplots(2, len(images), figsize=(1.2 * len(images), 2.6), squeeze=False)
+    for row, batch in enumerate((images, x_hat)):
+        for ax, image in zip(axes[row], batch):
+            ax.imshow(np.clip(image[..., 0] * std + mean, 0, 1), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+    axes[0][0].set_title("test images", loc="left", fontsize=9)
+    axes[1][0].set_title("reconstructions", loc="left", fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

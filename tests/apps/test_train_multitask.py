@@ -18,6 +18,7 @@ ARTIFACTS = (
     "train",
     "eval",
     "model.keras",
+    "history.json",
     "multitask.png",
     "single_class/ckpt",
     "single_class/model.keras",
@@ -47,9 +48,11 @@ def test_run_in_process_and_replay_resumes(tmp_path):
         train_steps=60,
         log_every=20,
         eval_every=30,
+        clip_norm=100.0,  # honoured (the tasks clip: tests/training), too large to change this run
         progress=False,
     )
     _check_artifacts(model_dir, metrics)
+    assert "--clip_norm=100.0\n" in (tmp_path / "run" / "flags.cfg").read_text()
     assert metrics["global_step"] == 60 and metrics["tasks"]["group"]["num_classes"] == 2
     assert metrics["tasks"]["group"]["loss_weight"] == 0.5
     assert metrics["test_accuracy"] == metrics["class_multitask_test_accuracy"] > 0.5
@@ -66,6 +69,7 @@ def test_run_in_process_and_replay_resumes(tmp_path):
         train_steps=60,
         log_every=20,
         eval_every=30,
+        clip_norm=100.0,
         progress=False,
     )
     assert again["resumed_from_step"] == 60
@@ -80,7 +84,7 @@ def test_run_in_process_and_replay_resumes(tmp_path):
         ({"loss_weights": ["class=1"]}, "each task"),
         ({"loss_weights": ["class=1", "group=x"]}, "look like"),
         ({"loss_weights": ["class=1", "group=-1"]}, "loss weights"),
-        ({"validation_fraction": 0.1}, "does not support"),
+        ({"validation_fraction": 0.1}, "cannot honour --validation_fraction=0.1"),
         ({"batch_size": 5000}, "exceeds"),
     ],
 )

@@ -17,6 +17,7 @@ ARTIFACTS = (
     "train",
     "eval",
     "model.keras",
+    "history.json",
     "semisupervised.png",
     "reconstructions.png",
     "supervised/ckpt",
@@ -44,7 +45,13 @@ def _check_artifacts(model_dir, metrics):
 def test_run_in_process_with_a_sweep(tmp_path):
     model_dir = str(tmp_path / "run")
     metrics = train_semisupervised.run(
-        model_dir, labels_per_class=10, sweep_labels=["3"], train_steps=40, eval_every=20, **TINY
+        model_dir,
+        labels_per_class=10,
+        sweep_labels=["3"],
+        train_steps=40,
+        eval_every=20,
+        clip_norm=100.0,  # honoured (the tasks clip: tests/training), too large to change this run
+        **TINY,
     )
     _check_artifacts(model_dir, metrics)
     assert metrics["global_step"] == metrics["supervised_global_step"] == 40
@@ -59,13 +66,16 @@ def test_run_in_process_with_a_sweep(tmp_path):
     assert model.output_shape == (None, 10)
     flags_cfg = (tmp_path / "run" / "flags.cfg").read_text()
     assert "--labels_per_class=10\n" in flags_cfg and "--sweep_labels=3\n" in flags_cfg
+    assert "--clip_norm=100.0\n" in flags_cfg
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"labels_per_class": 500}, "only"),  # digits has ~135 training images per class
-        ({"augment": True}, "does not support augment"),
+        ({"augment": True}, "cannot honour --augment=True"),
+        ({"validation_fraction": 0.2}, "cannot honour --validation_fraction=0.2"),
+        ({"sweep_labels": ["3", "x"]}, "sweep_labels must be"),
         ({"batch_size": 200, "labels_per_class": 10}, "do not fill a batch"),
         ({"encoder": "conv", "dropout": 1.5}, "dropout"),
     ],

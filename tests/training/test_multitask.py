@@ -159,6 +159,64 @@ def test_export_saves_all_heads(tmp_path):
         np.testing.assert_allclose(reloaded[t], logits, rtol=1e-5)
 
 
+def test_make_task_starts_every_choice_of_tasks_from_the_same_weights():
+    num_classes = {"class": 10, "group": 4}
+    sgd = keras.optimizers.SGD
+    both = mt.make_task(INPUT_SHAPE, num_classes, {"class": 1.0, "group": 0.5}, sgd, units=UNITS)
+    alone = mt.make_task(INPUT_SHAPE, num_classes, {"group": 1.0}, sgd, units=UNITS)
+    both.build()
+    alone.build()
+    assert both.tasks == ("class", "group") and alone.tasks == ("group",)
+    # The single-task model is the multi-task one without the class head, weight for weight.
+    expected = both.trunk.get_weights() + both.heads["group"].get_weights()
+    assert len(alone.model.get_weights()) == len(expected)
+    for a, b in zip(expected, alone.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="without heads: colour"):
+        mt.make_task(INPUT_SHAPE, num_classes, {"colour": 1.0}, None, units=UNITS)
+
+
+def _update_norm(clip_norm):
+    """The global norm of one plain-SGD update (learning rate 1) and the reported norm."""
+    keras.utils.set_random_seed(0)
+    task = mt.make_task(
+        INPUT_SHAPE,
+        {"class": 10, "group": 4},
+        {"class": 1.0, "group": 1.0},
+        keras.optimizers.SGD(1.0),
+        units=UNITS,
+        clip_norm=clip_norm,
+    )
+    task.build()
+    before = [v.numpy().copy() for v in task.trainable_variables]
+    outputs = task.train_step(_batch())
+    step = [v.numpy() - b for v, b in zip(task.trainable_variables, before)]
+    return np.sqrt(sum(np.sum(d.astype(np.float64) ** 2) for d in step)), outputs
+
+
+def test_clip_norm_bounds_the_update():
+    # SGD with learning rate 1: the update is minus the gradient the optimizer was given,
+    # so its global norm is the (clipped) gradient norm.
+    free, outputs = _update_norm(None)
+    assert free > 0.1  # the raw gradient is far longer than the clip below
+    np.testing.assert_allclose(outputs["charts/grad_norm"], free, rtol=1e-4)
+    clipped, outputs = _update_norm(0.01)
+    np.testing.assert_allclose(clipped, 0.01, rtol=1e-4)
+    np.testing.assert_allclose(outputs["charts/grad_norm"], free, rtol=1e-4)  # before clipping
+
+
+def test_accuracy_figure_puts_the_models_side_by_side():
+    accuracies = {"multi-task": {"class": 0.9, "group": 0.99}, "single-task": {"class": 0.8}}
+    accuracies["single-task"]["group"] = 0.95
+    figure = mt.accuracy_figure(accuracies, {"class": 1.0, "group": 0.5}, title="digits")
+    (ax,) = figure.axes
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == [0.9, 0.99, 0.8, 0.95]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["class\n(w=1)", "group\n(w=0.5)"]
+    assert ax.get_ylim()[0] == pytest.approx(0.75)  # 0.05 below the lowest bar
+    assert ax.get_title() == "digits"
+
+
 @pytest.mark.parametrize(
     "weights",
     [{"class": 1.0}, {"class": -1.0, "group": 1.0}, {"class": 0.0, "group": 0.0}],

@@ -114,6 +114,85 @@ def test_skip_batches_resumes_the_same_stream():
     assert np.all(np.isin(np.round((x.numpy() * 2.0 + 0.5) * 255), np.arange(30)))
 
 
+def test_semi_supervised_data_splits_checks_and_feeds_both_models():
+    n = 40
+    images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 2, 2, 1))
+    labels = np.arange(n) % 4
+    data = ss.SemiSupervisedData(images, labels, 3, batch_size=4, unlabelled_batch_size=5, seed=1)
+    labelled, unlabelled = ss.labelled_subset(labels, 3, seed=1)
+    np.testing.assert_array_equal(data.labelled, labelled)
+    np.testing.assert_array_equal(data.unlabelled, unlabelled)
+    # start_step -> the very batches of the stream functions, from that step on.
+    kwargs = dict(batch_size=4, seed=1, skip_batches=2)
+    expected = ss.semi_supervised_batches(
+        images, labels, labelled, unlabelled, unlabelled_batch_size=5, **kwargs
+    )
+    for ((x, y), x_u), ((x_e, y_e), x_u_e) in zip(
+        data.semi_supervised_data()(2).take(3), expected.take(3)
+    ):
+        np.testing.assert_array_equal(x.numpy(), x_e.numpy())
+        np.testing.assert_array_equal(y.numpy(), y_e.numpy())
+        np.testing.assert_array_equal(x_u.numpy(), x_u_e.numpy())
+    expected = ss.labelled_batches(images, labels, labelled, **kwargs)
+    for (x, y), (x_e, y_e) in zip(data.supervised_data()(2).take(3), expected.take(3)):
+        np.testing.assert_array_equal(x.numpy(), x_e.numpy())
+        np.testing.assert_array_equal(y.numpy(), y_e.numpy())
+    # 12 labelled and 28 unlabelled images: a batch of 13 labelled ones cannot be filled.
+    with pytest.raises(ValueError, match="12 labelled and 28 unlabelled images do not fill"):
+        ss.SemiSupervisedData(images, labels, 3, batch_size=13, unlabelled_batch_size=5)
+    with pytest.raises(ValueError, match="do not fill a batch"):
+        ss.SemiSupervisedData(images, labels, 3, batch_size=4, unlabelled_batch_size=29)
+
+
+def test_make_tasks_start_both_models_from_the_same_weights():
+    semi, baseline = ss.make_tasks(
+        INPUT_SHAPE,
+        3,
+        lambda: keras.optimizers.SGD(0.1),
+        2.0,
+        seed=5,
+        clip_norm=1.5,
+        kind="dense",
+        code_units=6,
+        hidden_units=16,
+    )
+    semi.build()
+    baseline.build()
+    assert semi.reconstruction_weight == 2.0 and semi.clip_norm == baseline.clip_norm == 1.5
+    # The baseline is head(encoder(x)) with the semi-supervised model's initial weights.
+    for a, b in zip(_weights(semi.classifier), _weights(baseline.model)):
+        np.testing.assert_array_equal(a, b)
+    other, _ = ss.make_tasks(
+        INPUT_SHAPE, 3, keras.optimizers.SGD, seed=6, kind="dense", code_units=6, hidden_units=16
+    )
+    other.build()
+    assert not np.array_equal(_weights(other.encoder)[0], _weights(semi.encoder)[0])
+
+
+# --- gradient clipping -----------------------------------------------------------
+
+
+class _Recording(keras.optimizers.SGD):
+    """SGD that records the global norm of the gradient it is handed."""
+
+    def apply_gradients(self, grads_and_vars):
+        grads_and_vars = list(grads_and_vars)
+        self.norm = float(tf.linalg.global_norm([g for g, _ in grads_and_vars]))
+        return super().apply_gradients(grads_and_vars)
+
+
+@pytest.mark.parametrize("clip_norm", [None, 0.01])
+def test_the_optimizer_gets_the_clipped_gradient(clip_norm):
+    encoder, decoder, head = _models()
+    optimizer = _Recording(0.1)
+    task = ss.SemiSupervisedTask(encoder, decoder, head, optimizer, clip_norm=clip_norm)
+    task.build()
+    outputs = task.train_step(_batch())
+    raw = float(outputs["charts/grad_norm"])  # the norm before clipping
+    assert raw > 0.1  # far longer than the clip
+    np.testing.assert_allclose(optimizer.norm, raw if clip_norm is None else 0.01, rtol=1e-4)
+
+
 # --- gradients -----------------------------------------------------------------
 
 
@@ -214,3 +293,30 @@ def test_builders_check_their_arguments():
         ss.SemiSupervisedTask(None, None, None, None, reconstruction_weight=-1.0)
     decoder = ss.make_decoder((28, 28, 1), kind="conv", code_units=5)
     assert decoder.output_shape == (None, 28, 28, 1)
+
+
+# --- figures -------------------------------------------------------------------
+
+
+def test_sweep_figure_draws_curves_and_accuracy_against_labels():
+    curves = {
+        "semi-supervised": [(10, {"top1": 0.4}), (20, {"top1": 0.6})],
+        "supervised only": [(10, {"top1": 0.3}), (20, {"top1": 0.5})],
+    }
+    accuracies = {"semi-supervised": {3: 0.5, 10: 0.6}, "supervised only": {3: 0.4, 10: 0.5}}
+    figure = ss.sweep_figure(curves, accuracies, labels_per_class=10, dataset="digits")
+    steps, sweep = figure.axes
+    assert [line.get_label() for line in steps.get_lines()] == list(curves)
+    np.testing.assert_array_equal(steps.get_lines()[0].get_ydata(), [0.4, 0.6])
+    np.testing.assert_array_equal(sweep.get_lines()[1].get_xdata(), [3, 10])
+    np.testing.assert_array_equal(sweep.get_lines()[1].get_ydata(), [0.4, 0.5])
+    assert steps.get_title() == "digits, 10 labels per class"
+
+
+def test_reconstructions_figure_shows_images_over_their_reconstructions():
+    task = _task(kind="conv")
+    images = _batch()[0][0].numpy()
+    figure = ss.reconstructions_figure(images, task.encoder, task.decoder, mean=0.5, std=0.25)
+    assert len(figure.axes) == 2 * len(images)
+    shown = figure.axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(shown, np.clip(images[0, ..., 0] * 0.25 + 0.5, 0, 1))
