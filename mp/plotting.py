@@ -1,4 +1,4 @@
-"""Figures the apps write: confusion matrices and learning curves.
+"""Figures the apps write: confusion matrices, learning curves and grids of images.
 
 matplotlib is imported inside the functions (with the file-only Agg backend),
 so importing `mp` stays quick and works without a display.
@@ -153,6 +153,75 @@ def sweep_figure(histories, summary, flag_name, summary_metric):
     bar_ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     bar_ax.set_title(f"{summary_metric} by {flag_name}")
     bar_ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def tile_images(images, rows=None, cols=None):
+    """Grey images `[N, H, W(, 1)]` -> one `[rows * H + gaps, cols * W + gaps]` picture.
+
+    Images fill the rows left to right, separated by 1-pixel grey (0.5) gaps;
+    `rows` and `cols` default to the smallest square that holds them all.
+    Cells past the last image stay grey; images past `rows * cols` are left out.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    n, h, w = images.shape
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = rows or int(np.ceil(n / cols))
+    canvas = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), 0.5)
+    for i in range(min(n, rows * cols)):
+        r, c = divmod(i, cols)
+        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = images[i]
+    return canvas
+
+
+def show_tiles(axis, picture, title=""):
+    """Draws a `tile_images` picture (pixels in [0, 1]) on `axis`, without axes."""
+    axis.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axis.set_axis_off()
+    axis.set_title(title, fontsize=9)
+
+
+def image_grid_figure(images, title="", rows=None, cols=None, size=5.0):
+    """A figure `size` inches wide of grey images in [0, 1] in a grid (see `tile_images`)."""
+    plt = pyplot()
+    picture = tile_images(images, rows, cols)
+    fig, ax = plt.subplots(figsize=(size, size * picture.shape[0] / picture.shape[1] + 0.4))
+    show_tiles(ax, picture, title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def curves_figure(history, panels, xlabel="global step"):
+    """Side-by-side panels of training outputs and evaluation results against the step.
+
+    Args:
+      history: `Trainer.history`: `{"train": [(step, outputs)], "eval": [(step, results)]}`.
+      panels: one dict per panel: `ylabel`; `train` and `eval`, lists of `(label, value)`
+        where `value` is a key of the outputs (results) or a function of them; optional
+        `eval_style` (matplotlib format of the evaluations, default `"o-"`) and
+        `reference`, `(y, label)` of a dotted horizontal line (`label` may be `None`).
+      xlabel: the x axis of every panel.
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for part, style in (("train", "-"), ("eval", panel.get("eval_style", "o-"))):
+            entries = history[part]
+            for label, value in panel.get(part, ()) if entries else ():
+                get = value if callable(value) else (lambda o, key=value: o[key])
+                ax.plot([s for s, _ in entries], [get(o) for _, o in entries], style, label=label)
+        if panel.get("reference"):
+            y, label = panel["reference"]
+            ax.axhline(y, color="grey", ls=":", lw=0.8, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(panel["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -24,6 +24,10 @@ the test split, with as many images as the samples being scored (the FID of
 a finite sample is biased upwards, more so for fewer images, so compare
 equal counts).
 
+`report(samples, dataset)` (or `report_of(sample_fn, dataset, n)`, which draws
+the samples) gives the FID entries the generative apps write to `metrics.json`;
+`summary(...)` says them in one line.
+
 Course: ch5 Deep Generative Models, ch5.2.4 Training GANs (judging samples).
 """
 
@@ -366,3 +370,41 @@ def report(samples, dataset, *, cache_dir=None, data_dir=None, **config):
         "fid_samples": count,
         "fid_reference": f"{dataset} test split",
     }
+
+
+def report_of(
+    sample, dataset, num_samples, *, sample_batch=None, cache_dir=None, data_dir=None, **config
+):
+    """`report` of a generative model's samples: what both generative apps write.
+
+    Args:
+      sample: `count -> images [count, H, W(, 1)]` in [0, 1], the model's samples.
+      dataset: the `mp.data` dataset the model imitates.
+      num_samples: how many samples to score; at most the held-out images of the floor
+        (`sample_count`), so that samples and floor are scored with as many images.
+      sample_batch: draw the samples `sample_batch` at a time (`sample` must then draw
+        new images at each call); `None` draws them in one call.
+      cache_dir, data_dir, **config: as for `fid_classifier`.
+
+    Returns:
+      The dict of `report`.
+    """
+    count = sample_count(dataset, num_samples, data_dir=data_dir)
+    step = sample_batch or count
+    samples = np.concatenate(
+        [np.asarray(sample(min(step, count - i))) for i in range(0, count, step)]
+    )
+    return report(samples, dataset, cache_dir=cache_dir, data_dir=data_dir, **config)
+
+
+def summary(values):
+    """One line of the FID entries of `report` (and of any other `fid_classifier_<what>`)."""
+    others = "".join(
+        f", {key[len('fid_classifier_'):].replace('_', ' ')} {value:.2f}"
+        for key, value in sorted(values.items())
+        if key.startswith("fid_classifier_")
+    )
+    return (
+        f"FID (classifier features, {values['fid_samples']} images) "
+        f"{values['fid_classifier']:.2f}{others}, real-data floor {values['fid_real_floor']:.2f}"
+    )

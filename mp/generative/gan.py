@@ -48,6 +48,10 @@ Mode collapse: G may cover a few modes of `p_d` only. `modes_covered` and
 al. 2017, "VEEGAN: Reducing Mode Collapse in GANs using Implicit Variational
 Learning".
 
+Pictures for a notebook as for `apps/train_gan.py`: `ring_figure` (samples over
+the ring's modes) and `learning_curves_figure`; grids of images are
+`mp.plotting.image_grid_figure`.
+
 Course: ch5.2 Generative Adversarial Networks (5.2.1-5.2.4).
 """
 
@@ -249,6 +253,36 @@ def build_networks(model, latent_dim, sample_shape, *, hidden_units=(256, 256), 
             dcgan_discriminator(sample_shape, filters=filters),
         )
     raise ValueError(f"model must be 'mlp' or 'dcgan'. Received: model={model!r}")
+
+
+def make_gan(
+    model,
+    latent_dim,
+    sample_shape,
+    *,
+    hidden_units=(256, 256),
+    filters=64,
+    generator_loss="non_saturating",
+    d_steps=1,
+    seed=0,
+):
+    """A `GAN` of the networks `build_networks(model, ...)` makes, e.g. for `GANTask`.
+
+    Under a distribution strategy pass `functools.partial(make_gan, ...)` to `GANTask`,
+    so that the strategy's scope owns the variables. The arguments are those of
+    `build_networks` and `GAN`.
+    """
+    generator, discriminator = build_networks(
+        model, latent_dim, sample_shape, hidden_units=hidden_units, filters=filters
+    )
+    return GAN(
+        generator,
+        discriminator,
+        latent_dim=latent_dim,
+        generator_loss=generator_loss,
+        d_steps=d_steps,
+        seed=seed,
+    )
 
 
 # --- the game ------------------------------------------------------------
@@ -531,6 +565,14 @@ def mode_statistics(samples, modes, std, *, threshold=3.0, min_share=0.01):
     }
 
 
+def describe_modes(statistics):
+    """`mode_statistics` in words: `"6/8 modes covered, high-quality fraction 0.912"`."""
+    return (
+        f"{statistics['modes_covered']}/{len(statistics['mode_counts'])} modes covered, "
+        f"high-quality fraction {statistics['high_quality_fraction']:.3f}"
+    )
+
+
 def modes_covered(samples, modes, std, **kwargs):
     """Number of modes covered (see `mode_statistics`)."""
     return mode_statistics(samples, modes, std, **kwargs)["modes_covered"]
@@ -539,3 +581,54 @@ def modes_covered(samples, modes, std, **kwargs):
 def high_quality_fraction(samples, modes, std, **kwargs):
     """Share of samples within `threshold` standard deviations of a mode (see `mode_statistics`)."""
     return mode_statistics(samples, modes, std, **kwargs)["high_quality_fraction"]
+
+
+# --- figures ---------------------------------------------------------------------
+
+
+def ring_figure(samples, modes, std, title=""):
+    """Samples over the ring's modes, each mode with its 3-std circle (high quality inside)."""
+    from mp.plotting import pyplot
+
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    axis.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="samples of G")
+    axis.scatter(modes[:, 0], modes[:, 1], marker="x", color="red", label="modes")
+    for centre in modes:
+        axis.add_patch(plt.Circle(centre, 3 * std, fill=False, color="red", lw=0.8))
+    limit = 1.5 * np.abs(modes).max()
+    axis.set_xlim(-limit, limit)
+    axis.set_ylim(-limit, limit)
+    axis.set_aspect("equal")
+    axis.legend(loc="upper right", fontsize="small")
+    axis.set_title(title, fontsize="small")
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def learning_curves_figure(history):
+    """Losses of D and G, and D(x) and D(G(z)) (train), with the evaluations, against the step
+    (`Trainer.history` of a `GANTask`)."""
+    from mp.plotting import curves_figure
+
+    return curves_figure(
+        history,
+        [
+            {
+                "ylabel": "loss",
+                "train": [("D loss", "loss/discriminator"), ("G loss", "loss/generator")],
+                "eval": [("D loss, test", "d_loss")],
+                "eval_style": "o",
+                "reference": (math.log(4), "log 4 (D = 1/2)"),
+            },
+            {
+                "ylabel": "discriminator output",
+                "train": [("D(x)", "metrics/d_real"), ("D(G(z))", "metrics/d_fake")],
+                "eval": [("D(x), test", "d_real")],
+                "eval_style": "o",
+                "reference": (0.5, None),
+            },
+        ],
+        xlabel="global step (generator updates)",
+    )

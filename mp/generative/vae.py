@@ -38,6 +38,11 @@ memory.
 The same loss (`VAE.elbo_terms`) serves two training loops: the model's own
 `train_step` (so `model.fit` works) and `VAETask` for `mp.engine.Trainer`.
 
+What a run around it needs is here too, for a notebook as for `apps/train_vae.py`:
+binarised training and test images (`training_images`, `evaluation_images`),
+the test bound (`iwae_bounds`), the FIDs of samples (`fid_metrics`) and the
+figures (`figures`, `latent_figure`, `learning_curves_figure`).
+
 TensorFlow Probability is imported inside functions (`_tfd()`), so `import mp`
 does not load it.
 
@@ -48,12 +53,16 @@ Limitations of VAEs), ch7.2 Reparametrization trick.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mp.engine.task import SingleModelTask, global_mean
 from mp.generative.autoencoder import make_decoder, make_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+BINARIZATIONS = ("dynamic", "none")
+TEST_BINARIZATION_SEED = 12345
+IWAE_BATCH = 8  # test images per IWAE call; chunks of samples keep memory bounded
 SCALE_EPSILON = 1e-4  # sigma = softplus(raw) + eps keeps the posterior scale away from 0
 
 
@@ -365,3 +374,226 @@ class VAETask(SingleModelTask):
             "loss": -sums["elbo"],
             "count": tf.cast(tf.shape(terms["elbo"])[0], tf.float32),
         }
+
+
+# --- binarised data -------------------------------------------------------------
+
+
+def check_binarization(likelihood, binarize):
+    """Raises ValueError unless `likelihood` is a likelihood of the pixels `binarize` gives.
+
+    Bernoulli needs 0/1 pixels (`dynamic`); a Gaussian needs grey levels (`none`): on
+    binary pixels its scale goes to zero and the likelihood to infinity.
+    """
+    for name, value, choices in (
+        ("likelihood", likelihood, LIKELIHOODS),
+        ("binarize", binarize, BINARIZATIONS),
+    ):
+        if value not in choices:
+            raise ValueError(
+                f"{name} must be one of {', '.join(choices)}. Received: {name}={value!r}"
+            )
+    if likelihood == "bernoulli" and binarize == "none":
+        raise ValueError(
+            "likelihood=bernoulli is a distribution over 0/1 pixels, so on grey levels its "
+            "log_prob is no likelihood and nll_nats no NLL; use --binarize=dynamic, or "
+            "--likelihood=continuous_bernoulli (or gaussian) for grey levels"
+        )
+    if likelihood == "gaussian" and binarize == "dynamic":
+        raise ValueError(
+            "likelihood=gaussian on binarised pixels drives the decoder's scale to zero and "
+            "the likelihood to infinity; use --binarize=none with it"
+        )
+
+
+def binarize_batch(images, seed, step):
+    """Bernoulli(grey level) pixels, a stateless draw keyed by `(seed, step)`."""
+    uniform = tf.random.stateless_uniform(tf.shape(images), seed=tf.stack([seed, step]))
+    return tf.cast(uniform < images, images.dtype)
+
+
+def training_images(data, binarize, seed=0, start=0):
+    """Batches `(images, labels)` with pixels in [0, 1] -> the VAE's batches of images.
+
+    `binarize="dynamic"` redraws the pixels of batch `i` (counted from `start`, the
+    step a resumed run starts at) as Bernoulli(grey level) with the stateless seed
+    `(seed, i)`, so a resumed run sees the same bits; `"none"` keeps the grey levels.
+    """
+    if binarize != "dynamic":
+        return data.map(lambda images, labels: images)
+
+    def binarize_indexed(index, batch):
+        return binarize_batch(batch[0], tf.constant(seed, tf.int64), index)
+
+    return data.enumerate(start).map(binarize_indexed)
+
+
+def evaluation_images(images, binarize):
+    """uint8 test images -> float32 in [0, 1], binarised once with a fixed seed if `dynamic`.
+
+    The seed is the same for every run, so every model is scored on the same bits.
+    """
+    x = images.astype(np.float32) / 255.0
+    if binarize == "dynamic":
+        uniform = np.random.default_rng(TEST_BINARIZATION_SEED).uniform(size=x.shape)
+        x = (uniform < x).astype(np.float32)
+    return x
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+
+def iwae_bounds(model, images, k, *, seed=0, batch=IWAE_BATCH):
+    """The k-sample importance-weighted bound of each image, as a NumPy array (nats).
+
+    `batch` test images per call, each with `chunk_size` of its k samples decoded at
+    once (about 4096 images per chunk), so memory stays bounded for any k. The draws
+    are stateless (seeded by `seed` and the image's index): the same model and images
+    give the same bounds. `-mean` of them bounds the test NLL from above.
+    """
+    chunk_size = max(1, min(k, 4096 // batch))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *images.shape[1:]], tf.float32),
+            tf.TensorSpec([], tf.int64),
+        ]
+    )
+    def bound(x, index):
+        return model.iwae_bound(
+            x, k, chunk_size=chunk_size, seed=tf.cast(seed, tf.int64) * 1_000_003 + index
+        )
+
+    return np.concatenate(
+        [
+            bound(images[i : i + batch], tf.constant(i, tf.int64)).numpy()
+            for i in range(0, len(images), batch)
+        ]
+    )
+
+
+def fid_metrics(
+    model, dataset, num_samples, *, seed=0, binarized_test=None, cache_dir=None, data_dir=None
+):
+    """Classifier-feature FIDs of a VAE's samples (`mp.generative.fid.report_of`).
+
+    `fid_classifier`: decoder means `E[x | z]` against the grey-level test images (the
+    pictures usually shown). `fid_classifier_true_samples`: true samples `x ~ p(x | z)`
+    of the same `z` against `binarized_test` if given (binary against binary), else the
+    grey levels. `fid_real_floor`: as many real held-out images against the test split.
+    """
+    from mp.generative import fid
+
+    options = dict(cache_dir=cache_dir, data_dir=data_dir)
+    values = fid.report_of(
+        lambda n: model.sample(n, seed=seed, mean=True).numpy(), dataset, num_samples, **options
+    )
+    draws = model.sample(values["fid_samples"], seed=seed, mean=False).numpy()
+    values["fid_classifier_true_samples"] = fid.fid_classifier(
+        draws, dataset, real_images=binarized_test, **options
+    )
+    return values
+
+
+# --- figures ----------------------------------------------------------------------
+
+
+def figures(model, images, labels, class_names, *, seed=0, num_reconstructions=12, grid=8):
+    """The pictures of a trained VAE, by name: `reconstructions`, `samples_mean`, `samples`
+    (true samples of the same `z`, `grid` x `grid`) and `latent` (`latent_figure`).
+
+    Args:
+      model: a `VAE`.
+      images, labels: test images in [0, 1] (binarised as in training) and their classes.
+      class_names: the names of the classes, for the latent plot's colour bar.
+      seed: the seed of the samples (`VAE.sample`).
+    """
+    from mp.plotting import image_grid_figure
+
+    x = images[:num_reconstructions]
+    means = model.sample(grid * grid, seed=seed, mean=True).numpy()
+    draws = model.sample(grid * grid, seed=seed, mean=False).numpy()
+    return {
+        "reconstructions": image_grid_figure(
+            np.concatenate([x, model(x).numpy()]),
+            "test images (top) and reconstructions E[x | z = mu(x)] (bottom)",
+            rows=2,
+            cols=len(x),
+            size=9,
+        ),
+        "samples_mean": image_grid_figure(means, "decoder means E[x | z], z ~ p(z)", grid, grid),
+        "samples": image_grid_figure(draws, "true samples x ~ p(x | z), same z", grid, grid),
+        "latent": latent_figure(model, images, labels, class_names),
+    }
+
+
+def latent_figure(model, images, labels, class_names, max_points=2000, traversal=15):
+    """Posterior means of test images coloured by class (PCA of them if latent_dim > 2).
+
+    With a 2-D latent space a second panel decodes a grid of z over the prior's
+    5%-95% quantiles (a latent traversal).
+    """
+    from scipy.stats import norm
+
+    from mp.plotting import pyplot, show_tiles, tile_images
+
+    plt = pyplot()
+    loc = model.posterior_params(images[:max_points])[0].numpy()
+    labels = labels[:max_points]
+    two_d = model.latent_dim == 2
+    if model.latent_dim > 2:
+        centred = loc - loc.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        points, names = centred @ vt[:2].T, ("PC 1 of mu(x)", "PC 2 of mu(x)")
+    elif two_d:
+        points, names = loc, ("z_1", "z_2")
+    else:
+        points, names = np.concatenate([loc, np.zeros_like(loc)], axis=1), ("z_1", "")
+    figure, axes = plt.subplots(
+        1, 2 if two_d else 1, figsize=(11 if two_d else 6, 5), squeeze=False
+    )
+    axis = axes[0, 0]
+    scatter = axis.scatter(
+        points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5
+    )
+    colourbar = figure.colorbar(scatter, ax=axis, ticks=range(len(class_names)))
+    colourbar.ax.set_yticklabels(class_names, fontsize=7)
+    axis.set_xlabel(names[0])
+    axis.set_ylabel(names[1])
+    axis.set_title("posterior means of test images", fontsize=9)
+    if two_d:
+        q = norm.ppf(np.linspace(0.05, 0.95, traversal))
+        z = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
+        show_tiles(
+            axes[0, 1],
+            tile_images(model.decode_mean(z).numpy(), traversal, traversal),
+            "decoder means on a grid of z (prior quantiles 5%-95%)",
+        )
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def learning_curves_figure(history):
+    """-ELBO (train and eval) and the rate/distortion split against the step (`Trainer.history`
+    of a `VAETask`)."""
+    from mp.plotting import curves_figure
+
+    return curves_figure(
+        history,
+        [
+            {
+                "ylabel": "-ELBO (nats per image)",
+                "train": [("train", lambda o: -o["metrics/elbo"])],
+                "eval": [("eval", lambda r: -r["elbo"])],
+            },
+            {
+                "ylabel": "nats per image",
+                "train": [
+                    ("train rate", "metrics/rate"),
+                    ("train distortion", "metrics/distortion"),
+                ],
+                "eval": [("eval rate", "rate"), ("eval distortion", "distortion")],
+            },
+        ],
+    )

@@ -99,7 +99,9 @@ def test_digits_run_reports_fid_and_its_floor(tmp_path, tiny_fid_cache):
         ({"d_steps": 0}, "d_steps must be a positive integer"),
         ({"hidden_units": ["8", "x"]}, "hidden_units must be integers"),
         ({"beta_1": 1.0}, r"beta_1 must be in \[0, 1\)"),
-        ({"augment": True}, "does not support augment"),
+        ({"augment": True}, "cannot honour --augment"),
+        ({"data": "ring", "model": "mlp", "dataset": "mnist", "train_steps": 5}, "not use --dataset"),
+        ({"optimizer": "sgd", "beta_1": 0.9}, "beta_1 is Adam's"),
         ({"batch_size": 5000}, "exceeds"),
         ({"dataset": "cifar"}, "cifar"),
     ],
@@ -112,11 +114,10 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, match):
 
 
 def test_flag_values_are_the_arguments_of_run():
-    from apps import common_flags
-
-    accepted = set(inspect.signature(train_gan.run).parameters) - {"progress"}
-    assert set(train_gan.MODEL_FLAGS) | set(common_flags.COMMON) == accepted
-    assert all(name in train_gan.FLAGS for name in accepted)
+    own = set(inspect.signature(train_gan.run).parameters) - {"model_dir", "progress", "shared"}
+    assert own == set(train_gan.APP.own)
+    assert set(train_gan.flag_values()) == own | set(train_gan.APP.supported)
+    assert not set(train_gan.APP.refuses) & set(train_gan.flag_values())
 
 
 def _app(*args, timeout=300):

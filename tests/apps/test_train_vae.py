@@ -14,10 +14,10 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import mp.data
 from apps import train_vae
+from mp.generative import vae
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
@@ -79,25 +79,13 @@ def test_run_in_process_and_the_saved_model_reproduces_the_bound(tmp_path):
     # test images, gives the same number.
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
     images, _ = mp.data.load_numpy("digits", "test")
-    x = train_vae.evaluation_images(images, "dynamic")[:12]
-    bounds = train_vae.iwae_bounds(model, x, 30, seed=3)
+    x = vae.evaluation_images(images, "dynamic")[:12]
+    bounds = vae.iwae_bounds(model, x, 30, seed=3)
     assert metrics["nll_nats"] == pytest.approx(-bounds.mean(), rel=1e-5)
     assert "--model=conv" in (tmp_path / "run" / "flags.cfg").read_text()
     # Resuming in the same directory continues from the saved step.
     again = train_vae.run(model_dir, model="conv", latent_dim=3, **(TINY | {"train_steps": 15}))
     assert again["resumed_from_step"] == 10 and again["global_step"] == 15
-
-
-def test_dynamic_binarisation_is_seeded_and_has_the_grey_level_as_mean():
-    grey = tf.fill([200, 8, 8, 1], 0.3)
-    a = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
-    b = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
-    c = train_vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(6, tf.int64))
-    np.testing.assert_array_equal(a, b)  # same (seed, step): same bits (resumption)
-    assert not np.array_equal(a, c)  # the next step draws new bits
-    assert set(np.unique(a.numpy())) == {0.0, 1.0}
-    # 12,800 Bernoulli(0.3) pixels: standard error sqrt(0.3*0.7/12800) = 0.004.
-    assert abs(float(tf.reduce_mean(a)) - 0.3) < 0.02
 
 
 def test_fid_scores_means_true_samples_and_the_real_floor(tmp_path, tiny_fid_cache):
@@ -130,7 +118,7 @@ def test_fid_scores_means_true_samples_and_the_real_floor(tmp_path, tiny_fid_cac
         ({"latent_dim": 0}, "latent_dim must be a positive integer"),
         ({"iwae_k": 0}, "iwae_k must be a positive integer"),
         ({"likelihood": "gaussian"}, "binarize=none"),
-        ({"augment": True}, "does not support augment"),
+        ({"augment": True}, "cannot honour --augment"),
         ({"batch_size": 5000}, "exceeds"),
     ],
 )
@@ -142,11 +130,10 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, match):
 
 
 def test_flag_values_are_the_arguments_of_run():
-    from apps import common_flags
-
-    accepted = set(inspect.signature(train_vae.run).parameters) - {"progress"}
-    assert set(train_vae.MODEL_FLAGS) | set(common_flags.COMMON) == accepted
-    assert all(name in train_vae.FLAGS for name in accepted)
+    own = set(inspect.signature(train_vae.run).parameters) - {"model_dir", "progress", "shared"}
+    assert own == set(train_vae.APP.own)
+    assert set(train_vae.flag_values()) == own | set(train_vae.APP.supported)
+    assert not set(train_vae.APP.refuses) & set(train_vae.flag_values())
 
 
 def test_smoke_flagfile_subprocess(tmp_path):

@@ -134,3 +134,34 @@ def test_report_scores_as_many_samples_as_the_floor_has_real_images(tmp_path):
     floor = fid.real_floor("digits", len(held), cache_dir=str(tmp_path), **TINY)
     assert values["fid_real_floor"] == pytest.approx(floor, rel=1e-6)
     assert 0.0 < values["fid_real_floor"] < values["fid_classifier"]
+
+
+def test_report_of_draws_the_samples_in_batches_and_scores_them_as_report_does(tmp_path):
+    rng = np.random.default_rng(2)
+    calls = []
+
+    def sample(n):
+        calls.append(n)
+        return rng.uniform(size=(n, 8, 8, 1))
+
+    values = fid.report_of(sample, "digits", 45, sample_batch=20, cache_dir=str(tmp_path), **TINY)
+    assert calls == [20, 20, 5] and values["fid_samples"] == 45
+    rng = np.random.default_rng(2)
+    again = fid.report(rng.uniform(size=(45, 8, 8, 1)), "digits", cache_dir=str(tmp_path), **TINY)
+    assert values == again
+    calls.clear()
+    fid.report_of(sample, "digits", 10**6, cache_dir=str(tmp_path), **TINY)
+    assert calls == [fid.sample_count("digits", 10**6)]  # one call, capped at the floor's
+
+
+def test_summary_names_every_fid_and_the_floor():
+    values = {
+        "fid_classifier": 12.345,
+        "fid_classifier_true_samples": 3.0,
+        "fid_real_floor": 0.5,
+        "fid_samples": 136,
+        "fid_reference": "digits test split",
+    }
+    assert fid.summary(values) == (
+        "FID (classifier features, 136 images) 12.35, true samples 3.00, real-data floor 0.50"
+    )

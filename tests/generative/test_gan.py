@@ -266,3 +266,25 @@ def test_build_networks_refuses_an_unknown_option():
     # A misspelt option must not be ignored silently.
     with pytest.raises(TypeError, match="hidden_unit"):
         gan_lib.build_networks("mlp", 2, (2,), hidden_unit=(8,))
+
+
+# --- what apps/train_gan.py calls --------------------------------------------------
+
+
+def test_make_gan_builds_the_variant_with_the_game_options():
+    gan = gan_lib.make_gan(
+        "mlp", 3, (2,), hidden_units=(5,), generator_loss="saturating", d_steps=2, seed=4
+    )
+    assert (gan.latent_dim, gan.d_steps, gan.generator_loss_kind) == (3, 2, "saturating")
+    assert gan.generator.name == "mlp_generator" and gan(tf.zeros((7, 3))).shape == (7, 2)
+    assert gan.discriminator.get_layer("dense1").units == 5
+    dcgan = gan_lib.make_gan("dcgan", 4, (8, 8, 1), filters=4)
+    assert dcgan.generator(tf.zeros((1, 4))).shape == (1, 8, 8, 1)
+    with pytest.raises(ValueError, match="Received: model='vae'"):
+        gan_lib.make_gan("vae", 3, (2,))
+
+
+def test_describe_modes_says_what_mode_statistics_found():
+    modes = gan_lib.ring_modes(8, 2.0)
+    stats = gan_lib.mode_statistics(np.concatenate([modes[:6], np.zeros((2, 2))]), modes, 0.02)
+    assert gan_lib.describe_modes(stats) == "6/8 modes covered, high-quality fraction 0.750"

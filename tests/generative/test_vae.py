@@ -183,3 +183,87 @@ def test_model_fit_and_the_engine_task_train_the_same_loss(tmp_path):
         -(result["eval"]["rate"] + result["eval"]["distortion"]), rel=1e-5
     )
     assert result["eval"]["elbo"] > before["elbo"] + 5
+
+
+# --- binarised data and evaluation (what apps/train_vae.py calls) -----------------
+
+
+def test_dynamic_binarisation_is_seeded_and_has_the_grey_level_as_mean():
+    grey = tf.fill([200, 8, 8, 1], 0.3)
+    a = vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
+    b = vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(5, tf.int64))
+    c = vae.binarize_batch(grey, tf.constant(1, tf.int64), tf.constant(6, tf.int64))
+    np.testing.assert_array_equal(a, b)  # same (seed, step): same bits (resumption)
+    assert not np.array_equal(a, c)  # the next step draws new bits
+    assert set(np.unique(a.numpy())) == {0.0, 1.0}
+    # 12,800 Bernoulli(0.3) pixels: standard error sqrt(0.3*0.7/12800) = 0.004.
+    assert abs(float(tf.reduce_mean(a)) - 0.3) < 0.02
+
+
+def test_training_images_binarise_batch_i_with_the_seed_of_i_from_any_start():
+    grey = tf.data.Dataset.from_tensor_slices((tf.fill([6, 8, 8, 1], 0.5), tf.range(6))).batch(2)
+    full = [x.numpy() for x in vae.training_images(grey, "dynamic", seed=4)]
+    resumed = [x.numpy() for x in vae.training_images(grey.skip(1), "dynamic", seed=4, start=1)]
+    np.testing.assert_array_equal(np.stack(full[1:]), np.stack(resumed))
+    seed = tf.constant(4, tf.int64)
+    expected = vae.binarize_batch(tf.fill([2, 8, 8, 1], 0.5), seed, tf.constant(2, tf.int64))
+    np.testing.assert_array_equal(full[2], expected)
+    assert not np.array_equal(full[0], full[1])
+    kept = [x.numpy() for x in vae.training_images(grey, "none")]
+    np.testing.assert_array_equal(np.concatenate(kept), np.full([6, 8, 8, 1], 0.5))
+
+
+def test_evaluation_images_are_the_same_bits_in_every_run():
+    images = np.random.default_rng(0).integers(0, 256, size=(50, 8, 8, 1), dtype=np.uint8)
+    a, b = vae.evaluation_images(images, "dynamic"), vae.evaluation_images(images, "dynamic")
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and set(np.unique(a)) == {0.0, 1.0}
+    grey = vae.evaluation_images(images, "none")
+    np.testing.assert_allclose(grey, images / 255.0, rtol=1e-6)
+    assert abs(a.mean() - grey.mean()) < 0.03  # Bernoulli(grey level): the same mean
+
+
+def test_check_binarization_pairs_each_likelihood_with_its_pixels():
+    vae.check_binarization("bernoulli", "dynamic")
+    vae.check_binarization("continuous_bernoulli", "none")
+    vae.check_binarization("gaussian", "none")
+    for likelihood, binarize, match in (
+        ("bernoulli", "none", "0/1 pixels"),
+        ("gaussian", "dynamic", "binarize=none"),
+        ("poisson", "none", "likelihood must be one of"),
+        ("bernoulli", "static", "binarize must be one of"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            vae.check_binarization(likelihood, binarize)
+
+
+def test_iwae_bounds_are_reproducible_and_match_the_model_bound():
+    keras.utils.set_random_seed(0)
+    model = vae.make_vae((8, 8, 1), 2, hidden_units=(16,), seed=0)
+    x = _digits(11)  # a last batch of 3 with batch=4
+    bounds = vae.iwae_bounds(model, x, 20, seed=5, batch=4)
+    assert bounds.shape == (11,)
+    np.testing.assert_array_equal(bounds, vae.iwae_bounds(model, x, 20, seed=5, batch=4))
+    # Images 4..7 are the second call: the seed of their draws is seed * 1_000_003 + 4.
+    direct = model.iwae_bound(x[4:8], 20, chunk_size=20, seed=5 * 1_000_003 + 4).numpy()
+    np.testing.assert_allclose(bounds[4:8], direct, rtol=1e-5)
+    elbo = model.elbo_terms(tf.constant(x), training=False)["elbo"].numpy()
+    assert bounds.mean() > elbo.mean() - 1.0  # about as tight as the ELBO or tighter
+
+
+def test_fid_metrics_score_means_and_true_samples(tiny_fid_cache):
+    from mp.generative import fid
+
+    keras.utils.set_random_seed(0)
+    model = vae.make_vae((8, 8, 1), 2, hidden_units=(16,), seed=0)
+    values = vae.fid_metrics(model, "digits", 40, seed=2, cache_dir=tiny_fid_cache)
+    assert values["fid_samples"] == 40
+    means = model.sample(40, seed=2, mean=True).numpy()
+    draws = model.sample(40, seed=2).numpy()
+    assert values["fid_classifier"] == pytest.approx(
+        fid.fid_classifier(means, "digits", cache_dir=tiny_fid_cache), rel=1e-6
+    )
+    assert values["fid_classifier_true_samples"] == pytest.approx(
+        fid.fid_classifier(draws, "digits", cache_dir=tiny_fid_cache), rel=1e-6
+    )
+    assert values["fid_classifier"] > values["fid_real_floor"] > 0
