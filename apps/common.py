@@ -141,22 +141,6 @@ def check_non_negative(**values):
             raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
 
 
-def check_optimizer_impl(optimizer_impl):
-    """`keras` (the built-in optimizers) or `mp` (the package's own, ch2)."""
-    if optimizer_impl not in ("keras", "mp"):
-        raise ValueError(f"optimizer_impl must be 'keras' or 'mp'. Received: {optimizer_impl!r}")
-
-
-def check_unsupported(app_name, **values):
-    """Raises ValueError naming every shared flag set that `app_name` does not use.
-
-    A value counts as set when it is truthy (pass `False` for a default left alone).
-    """
-    given = [f"{name}={value}" for name, value in values.items() if value]
-    if given:
-        raise ValueError(f"{app_name} does not support {', '.join(given)}; leave them unset")
-
-
 def default_model_dir(app_name, dataset):
     return os.path.join("runs", f"{app_name}-{dataset}")
 
@@ -175,9 +159,6 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-_atomic_write = atomic_write  # TODO(lead): remove once no app uses the old name
 
 
 def _umask():
@@ -218,48 +199,6 @@ def save_figure(figure, path):
         figure.savefig(tmp, dpi=120, bbox_inches="tight")
 
     atomic_write(path, write)
-
-
-def history_json(history):
-    """`Trainer.history` as JSON: lists of {"step": ..., metric: value}."""
-    return {
-        part: [{"step": step, **values} for step, values in entries]
-        for part, entries in history.items()
-    }
-
-
-def start_run(model_dir, hparams, resumed_from_step=None, progress=False):
-    """Creates `model_dir` and writes its `flags.cfg`, once every input has been checked.
-
-    With `progress`, says so when the run resumes from a checkpoint at `resumed_from_step`.
-    """
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, "flags.cfg")
-    text = flags_cfg(hparams)
-    if resumed_from_step is not None and os.path.exists(path) and read_text(path) != text:
-        # Resumed with other flags: keep the ones the earlier steps ran with.
-        n = 1
-        while os.path.exists(os.path.join(model_dir, f"flags.until-step-{resumed_from_step}.{n}.cfg")):
-            n += 1
-        os.replace(path, os.path.join(model_dir, f"flags.until-step-{resumed_from_step}.{n}.cfg"))
-    write_text(path, text)
-    if resumed_from_step is not None and progress:
-        print(f"resuming from global_step {resumed_from_step} in {model_dir}", flush=True)
-
-
-def flags_cfg(hparams):
-    """The flagfile text that replays a run with `hparams` (flag name -> value)."""
-    lines = []
-    for name, value in sorted(hparams.items()):
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            lines.append(f"--{name}" if value else f"--no{name}")
-        elif isinstance(value, (list, tuple)):
-            lines.append(f"--{name}={','.join(str(v) for v in value)}")
-        else:
-            lines.append(f"--{name}={value}")
-    return "\n".join(lines) + "\n"
 
 
 class Clock:

@@ -20,7 +20,7 @@ import sys
 
 from absl import flags
 
-from apps import common
+from apps import common, outputs
 
 FLAGS = flags.FLAGS
 APPS = ("train_mlp", "train_cnn")
@@ -85,6 +85,12 @@ def run(
         )
     typed = [parse(v) for v in values]  # bad values fail before any run starts
     clock = common.Clock()
+    app_name = app_module.__name__.rsplit(".", 1)[-1]
+    os.makedirs(model_dir, exist_ok=True)
+    sweep = {"app": app_name, "sweep": f"{flag_name}={','.join(values)}"}
+    sweep |= {"summary_metric": summary_metric, "export": export, "model_dir": model_dir}
+    # `--flagfile=<model_dir>/flags.cfg` replays the whole sweep (finished runs resume).
+    common.write_text(os.path.join(model_dir, "flags.cfg"), outputs.flags_cfg(base | sweep))
     histories, rows = {}, {}
     for text, value in zip(values, typed):
         run_dir = os.path.join(model_dir, f"{flag_name}={text}")
@@ -110,7 +116,7 @@ def run(
     common.save_figure(figure, os.path.join(model_dir, "compare.png"))
     keys = ("test_accuracy", "test_loss", "train_loss", "global_step", "wall_seconds")
     comparison = {
-        "app": app_module.__name__.rsplit(".", 1)[-1],
+        "app": app_name,
         "sweep": flag_name,
         "values": values,
         "summary_metric": summary_metric,

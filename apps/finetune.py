@@ -66,15 +66,16 @@ APP = runner.App(
     ),
     defaults={"batch_size": 32},
     # The phases have their own steps and rates; the test split is the evaluation data.
-    refuses=(
-        "epochs",
-        "train_steps",
-        "learning_rate",
-        "validation_fraction",
-        "early_stopping_patience",
-        "augment",
-        "log_diagnostics",
-    ),
+    refuses={
+        "epochs": "use --head_steps and --finetune_steps",
+        "train_steps": "use --head_steps and --finetune_steps",
+        "learning_rate": "use --head_learning_rate and --finetune_learning_rate",
+        "resume_from_step": "each phase counts its own steps",
+        "validation_fraction": "the few labelled images are all for training",
+        "early_stopping_patience": "there is no validation split",
+        "augment": "not implemented for the pretrained bases",
+        "log_diagnostics": "not implemented for the pretrained bases",
+    },
 )
 
 

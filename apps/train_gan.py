@@ -199,7 +199,6 @@ def run(
         "train_d_loss": result["train"].get("loss/discriminator"),
         "train_g_loss": result["train"].get("loss/generator"),
     }
-    del metrics["stopped_early"]  # no early stopping (refused)
     if ring:
         metrics |= stats | {"epochs": None, "num_modes": num_modes, "num_samples": RING_SAMPLES}
         return run.finish(metrics, gan_lib.describe_modes(stats))

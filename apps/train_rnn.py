@@ -140,7 +140,7 @@ def run(
         )
     own = {"task": task, "cell": cell, "units": units, "num_layers": num_layers}
     run = runner.Experiment(APP, config, own | problem.options, progress=progress)
-    train_steps = run.train_steps(problem.steps_per_epoch * config.batch_size)  # the task's epoch
+    train_steps = run.train_steps(steps_per_epoch=problem.steps_per_epoch)  # the task's epoch
     with run.strategy.scope():
         model = problem.build_model(cell, units=units, num_layers=num_layers)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
@@ -158,9 +158,7 @@ def run(
         common.write_text(run.path(name), text)
     if len(trainer.history["train"]) > 1:
         run.save_figure(problem.learning_curves_figure(trainer.history), "learning_curves.png")
-    metrics = run.metrics(result, train_steps)
-    del metrics["dataset"], metrics["stopped_early"]  # the task's, in `report`; never stops
-    metrics |= own | {
+    metrics = run.metrics(result, train_steps) | own | {
         "model": model.name,
         "num_parameters": int(model.count_params()),
         "train_loss": result["train"].get("loss/total"),

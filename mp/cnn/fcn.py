@@ -311,21 +311,16 @@ class SegmentationTask(ClassificationTask):
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
         grad_norm = self._minimize(tape, loss)
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         correct = tf.cast(
             tf.equal(tf.argmax(logits, axis=-1, output_type=labels.dtype), labels), tf.float32
         )
-        outputs = {
+        return {
             "loss/total": loss,
             "loss/cross_entropy": data_loss,
             "metrics/pixel_accuracy": tf.nn.compute_average_loss(
                 tf.reduce_mean(correct, axis=[1, 2])
             ),
-            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32) / replicas,
-        }
-        if grad_norm is not None:
-            outputs["charts/grad_norm"] = grad_norm / replicas
-        return outputs
+        } | self._charts(grad_norm)
 
     def eval_step(self, batch):
         images, labels = batch

@@ -70,7 +70,7 @@ def _damage(error):
     return isinstance(error, DecodeError)
 
 
-def restore(checkpoint, directory, *, resume_from_step=None, warn=None):
+def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=False):
     """Restores the newest intact checkpoint of `directory` into `checkpoint`.
 
     Args:
@@ -79,6 +79,9 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None):
       resume_from_step: restore the checkpoint of this step instead of the newest, and
         move the newer ones to `directory/discarded/`; `None` takes the newest.
       warn: `warn(line)` for the warning lines; default: stderr.
+      partial: `checkpoint` holds only some of the saved objects (e.g. just the step, to
+        inspect a run); by default every saved value must find its object, so a run with
+        another optimizer or model is refused instead of half restored.
 
     Returns:
       The step restored, or `None` when `directory` holds no checkpoint.
@@ -107,7 +110,11 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None):
     for step in sorted(found, reverse=True):
         prefix = found[step]
         try:
-            checkpoint.restore(prefix).assert_existing_objects_matched()
+            status = checkpoint.restore(prefix)
+            if partial:
+                status.expect_partial().assert_existing_objects_matched()
+            else:
+                status.assert_consumed()
         except Exception as error:  # noqa: BLE001 - sorted into damage and mismatch below
             if not _damage(error):
                 raise CheckpointMismatch(

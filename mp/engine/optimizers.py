@@ -8,7 +8,7 @@ import keras
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
-def make_optimizer(name, learning_rate, *, momentum=0.9):
+def make_optimizer(name, learning_rate, *, momentum=0.9, **kwargs):
     """Returns the Keras optimizer `name` with `learning_rate` (a float or schedule).
 
     Args:
@@ -16,20 +16,24 @@ def make_optimizer(name, learning_rate, *, momentum=0.9):
         `rmsprop` or `adam`.
       learning_rate: a float or a `LearningRateSchedule`.
       momentum: the momentum coefficient of `momentum` and `nesterov`.
+      **kwargs: the Keras optimizer's own arguments, e.g. `beta_1=0.5` for `adam` (an
+        argument the optimizer does not take is a TypeError, never ignored).
 
     Raises:
       ValueError: for an unknown name.
     """
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate)
+        return keras.optimizers.SGD(learning_rate, **kwargs)
     if name in ("momentum", "nesterov"):
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=name == "nesterov")
+        return keras.optimizers.SGD(
+            learning_rate, momentum=momentum, nesterov=name == "nesterov", **kwargs
+        )
     if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate)
+        return keras.optimizers.Adagrad(learning_rate, **kwargs)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
+        return keras.optimizers.RMSprop(learning_rate, **kwargs)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.Adam(learning_rate, **kwargs)
     raise ValueError(
         f"Unknown optimizer. Expected one of {', '.join(OPTIMIZERS)}. Received: optimizer={name!r}"
     )

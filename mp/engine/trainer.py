@@ -219,10 +219,15 @@ class Trainer:
         self.best_checkpoint = tf.train.Checkpoint(
             **{k: v for k, v in items.items() if isinstance(v, keras.Model)}
         )
-        # Restored before the manager reads the state file, which may be damaged.
+        # Restored before the manager reads the state file, which may be damaged. A constant
+        # learning rate is a variable of the optimizer, so it is in the checkpoint too; the
+        # rate asked for now wins (resuming with a lower rate is how a divergence is mended).
+        rates = _constant_rates(items)
         self.resumed_from_step = checkpoints.restore(
             self.checkpoint, self._dir("ckpt"), resume_from_step=resume_from_step
         )
+        for optimizer, rate in rates:
+            optimizer.learning_rate = rate
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
             self._dir("ckpt"),
@@ -521,6 +526,25 @@ class Trainer:
                 os.path.join(self.model_dir, f".worker_{self.strategy.cluster_resolver.task_id}"),
                 ignore_errors=True,
             )
+
+
+def _optimizers(items):
+    """The optimizers among `items` and their models' attributes (a GAN keeps two)."""
+    found = []
+    for item in items.values():
+        candidates = [item] + (list(vars(item).values()) if isinstance(item, keras.Model) else [])
+        found += [c for c in candidates if isinstance(c, keras.optimizers.Optimizer)]
+    return list({id(o): o for o in found}.values())
+
+
+def _constant_rates(items):
+    """`(optimizer, rate)` for every optimizer whose learning rate is a number, not a schedule."""
+    schedule = keras.optimizers.schedules.LearningRateSchedule
+    return [
+        (o, float(o.learning_rate.numpy()))
+        for o in _optimizers(items)
+        if not isinstance(o._learning_rate, schedule)
+    ]
 
 
 def random_state(items):

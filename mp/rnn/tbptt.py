@@ -353,9 +353,7 @@ class TBPTTTask(SingleModelTask):
         return {
             "loss/total": loss,
             "metrics/bits_per_char": loss / math.log(2.0),
-            "charts/grad_norm": grad_norm,
-            "charts/learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32),
-        }
+        } | self._charts(grad_norm)
 
     def eval_step(self, batch):
         inputs, targets = batch

@@ -101,6 +101,20 @@ def test_smoke_flagfile_subprocess(tmp_path):
     table = json.loads((tmp_path / "metrics.json").read_text())
     assert table["sweep"] == "optimizer" and set(table["runs"]) == {"sgd", "adam"}
     assert (tmp_path / "compare.png").exists()
+    # The sweep's flags.cfg replays it: every run resumes, finished, with the same table.
+    flags_cfg = (tmp_path / "flags.cfg").read_text()
+    assert "--app=train_mlp" in flags_cfg and "--sweep=optimizer=sgd,adam" in flags_cfg
+    replay = subprocess.run(
+        [sys.executable, "-m", "apps.compare", f"--flagfile={tmp_path}/flags.cfg"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert replay.returncode == 0, replay.stderr
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    for value in ("sgd", "adam"):
+        assert again["runs"][value]["test_accuracy"] == table["runs"][value]["test_accuracy"]
     bad = subprocess.run(
         [
             sys.executable,

@@ -26,6 +26,54 @@ SHARED = runner.RunConfig.names()
 TINY = {
     "train_mlp": dict(hidden_units=["8"], batch_size=16, train_steps=4, log_every=2),
     "train_cnn": dict(dense_units=8, batch_size=16, train_steps=2, log_every=1),
+    "train_fcn": dict(
+        canvas_size=16,
+        num_train_canvases=32,
+        num_test_canvases=8,
+        filters=["4", "8"],
+        batch_size=8,
+        train_steps=2,
+        log_every=1,
+    ),
+    "finetune": dict(
+        base="mp:classic_cnn",
+        weights="none",
+        image_size=8,
+        labels_per_class=3,
+        batch_size=8,
+        head_steps=2,
+        finetune_steps=2,
+        unfreeze="1",
+        log_every=1,
+    ),
+    "train_rnn": dict(
+        units=8, batch_size=16, train_steps=4, log_every=2, seq_len=6, num_test_examples=50
+    ),
+    "train_vae": dict(
+        hidden_units=["8"],
+        batch_size=16,
+        train_steps=2,
+        log_every=1,
+        iwae_k=2,
+        iwae_examples=4,
+        fid=False,
+    ),
+    "train_gan": dict(
+        model="dcgan",
+        latent_dim=4,
+        dcgan_filters=4,
+        batch_size=16,
+        train_steps=2,
+        log_every=1,
+        fid_samples=20,
+    ),
+    "train_semisupervised": dict(
+        code_units=8, batch_size=16, unlabelled_batch_size=32, train_steps=2, log_every=1
+    ),
+    "train_multitask": dict(
+        trunk_units=8, batch_size=16, train_steps=2, log_every=1, single_task=False
+    ),
+    "train_rl": dict(algo=["qlearning"], env="CliffWalking-v1", episodes=5, eval_episodes=1),
 }
 APPS = {name: importlib.import_module(f"apps.{name}") for name in TINY}
 
@@ -113,11 +161,21 @@ def _spied_run(app_name, tmp_path_factory):
             return object.__getattribute__(self, name)
 
         model_dir = tmp_path_factory.mktemp(app_name)
-        runner.RunConfig.__getattribute__ = spy
-        try:
-            APPS[app_name].run(str(model_dir), progress=False, **TINY[app_name])
-        finally:
-            del runner.RunConfig.__getattribute__
+        kwargs = dict(TINY[app_name])
+        with pytest.MonkeyPatch.context() as patch:
+            if app_name == "train_gan":  # a tiny FID classifier (tests/conftest.py)
+                from mp.generative import fid
+
+                tiny = {"filters": (2, 4), "dense_units": 8, "epochs": 1}
+                load = fid.load_extractor
+                patch.setattr(fid, "load_extractor", lambda *a, **k: load(*a, **k, **tiny))
+                kwargs["fid_cache_dir"] = str(model_dir / "fid_cache")
+            runner.RunConfig.__getattribute__ = spy
+            try:
+                APPS[app_name].run(str(model_dir / "run"), progress=False, **kwargs)
+            finally:
+                del runner.RunConfig.__getattribute__
+        model_dir = model_dir / "run"
         _SPIED[app_name] = reads, (model_dir / "flags.cfg").read_text()
     return _SPIED[app_name]
 
