@@ -128,7 +128,9 @@ def test_a_refused_flag_is_an_error_naming_it(tmp_path, app_name, flag):
     assert not model_dir.exists()
 
 
-@pytest.mark.parametrize("app_name", [a for a in APPS if APPS[a].APP.refuses])
+# The command line turns the ValueError into the exit code the same way for every app
+# (`apps.common.cli`); two apps show it, the one that refuses most and one with a reason.
+@pytest.mark.parametrize("app_name", ["train_rl", "finetune"])
 def test_a_refused_flag_exits_2_with_one_line(tmp_path, app_name):
     flag = APPS[app_name].APP.refuses[0]
     value = OTHER[flag]
