@@ -11,12 +11,25 @@ old file or the new one, never half of one.
 """
 
 import os
+import shutil
 
 from apps import common
 
 
 class Outputs:
-    """The writing half of `Experiment`: the folder, its lock and the files in it."""
+    """The writing half of `Experiment`: the folder, its lock and the files in it.
+
+    Under `--strategy=multi_worker` every worker runs the same program; only the chief
+    writes to `model_dir`, the others to a throw-away `model_dir/.worker_<i>/`.
+    """
+
+    def _chief(self):
+        from mp.engine import is_chief
+
+        return self._strategy is None or is_chief(self._strategy)
+
+    def _worker_dir(self):
+        return os.path.join(self.model_dir, f".worker_{self._strategy.cluster_resolver.task_id}")
 
     def _check_folder(self):
         if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
@@ -35,12 +48,18 @@ class Outputs:
         if self._started:
             return
         self._check_folder()
-        self.lock()
-        start_run(self.model_dir, self.hparams, resumed_from_step, self.progress)
+        if self._chief():
+            self.lock()
+            start_run(self.model_dir, self.hparams, resumed_from_step, self.progress)
+        else:
+            os.makedirs(self._worker_dir(), exist_ok=True)
         self._started = True
 
     def path(self, name):
-        return os.path.join(self.model_dir, name)
+        if self._chief():
+            return os.path.join(self.model_dir, name)
+        os.makedirs(self._worker_dir(), exist_ok=True)  # the Trainer removes it after fit
+        return os.path.join(self._worker_dir(), name)
 
     def save_model(self, model, name="model.keras"):
         common.save_model(model, self.path(name))
@@ -87,6 +106,9 @@ class Outputs:
         from mp.engine import lock
 
         lock.unlock(self.model_dir)
+        if not self._chief():
+            shutil.rmtree(self._worker_dir(), ignore_errors=True)
+            return metrics
         if self.progress and summary:
             print(
                 f"{summary} after {metrics.get('global_step', '-')} steps, "

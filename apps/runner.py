@@ -155,7 +155,8 @@ class Experiment(Outputs):
 
         c = self.config
         self._check_folder()
-        if os.path.isdir(self.model_dir):  # a run to resume: nobody else may touch it meanwhile
+        self.strategy  # noqa: B018 - made (and seeded) before the folder is looked at
+        if os.path.isdir(self.model_dir) and self._chief():  # a run to resume: keep others out
             self.lock()
         options = dict(
             train_steps=train_steps,

@@ -70,7 +70,9 @@ def _damage(error):
     return isinstance(error, DecodeError)
 
 
-def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=False):
+def restore(
+    checkpoint, directory, *, resume_from_step=None, warn=None, partial=False, read_only=False
+):
     """Restores the newest intact checkpoint of `directory` into `checkpoint`.
 
     Args:
@@ -82,6 +84,8 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=
       partial: `checkpoint` holds only some of the saved objects (e.g. just the step, to
         inspect a run); by default every saved value must find its object, so a run with
         another optimizer or model is refused instead of half restored.
+      read_only: change nothing in `directory` (no moves, no state file, no warnings): how
+        the other workers of a multi-worker run read the chief's checkpoints.
 
     Returns:
       The step restored, or `None` when `directory` holds no checkpoint.
@@ -92,6 +96,11 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=
       CheckpointMismatch: an intact checkpoint that does not fit the model.
     """
     warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+    if read_only:
+        warn = lambda line: None  # noqa: E731 - the chief says it
+        move = lambda prefix, folder: None  # noqa: E731
+    else:
+        move = _move
     found = list_checkpoints(directory)
     if resume_from_step is not None:
         if resume_from_step not in found:
@@ -101,7 +110,7 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=
                 f"{directory} (kept steps: {kept})"
             )
         for step in [s for s in found if s > resume_from_step]:
-            _move(found.pop(step), os.path.join(directory, "discarded"))
+            move(found.pop(step), os.path.join(directory, "discarded"))
         warn(
             f"warning: resuming from step {resume_from_step}; the newer checkpoints moved "
             f"to {os.path.join(directory, 'discarded')}"
@@ -126,7 +135,7 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=
             continue
         if damaged:
             for _, bad, _ in damaged:
-                _move(bad, os.path.join(directory, "damaged"))
+                move(bad, os.path.join(directory, "damaged"))
             names = ", ".join(f"{os.path.basename(b)} ({r})" for _, b, r in damaged)
             warn(
                 f"warning: damaged checkpoint {names}; resumed from the intact "
@@ -134,7 +143,8 @@ def restore(checkpoint, directory, *, resume_from_step=None, warn=None, partial=
                 f"{os.path.join(directory, 'damaged')})"
             )
         intact = [found[s] for s in sorted(found) if s <= step and found[s] not in _bad(damaged)]
-        _write_state(directory, prefix, intact, warn)
+        if not read_only:
+            _write_state(directory, prefix, intact, warn)
         return step
     if damaged:
         names = "; ".join(f"{os.path.basename(b)}: {r}" for _, b, r in damaged)

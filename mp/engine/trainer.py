@@ -223,8 +223,12 @@ class Trainer:
         # learning rate is a variable of the optimizer, so it is in the checkpoint too; the
         # rate asked for now wins (resuming with a lower rate is how a divergence is mended).
         rates = _constant_rates(items)
+        # Every worker resumes from the chief's checkpoints; the others only read them.
         self.resumed_from_step = checkpoints.restore(
-            self.checkpoint, self._dir("ckpt"), resume_from_step=resume_from_step
+            self.checkpoint,
+            os.path.join(self.model_dir, "ckpt"),
+            resume_from_step=resume_from_step,
+            read_only=not self.chief,
         )
         for optimizer, rate in rates:
             optimizer.learning_rate = rate
@@ -241,6 +245,7 @@ class Trainer:
         self._train_fn = None
         self._eval_fns = {}  # one traced evaluation per dataset signature
         self._signal = None
+        self._vote = None
         # What this process saw, for learning curves: (step, outputs) pairs.
         self.history = {"train": [], "eval": []}
 
@@ -416,9 +421,11 @@ class Trainer:
                     eval_results = self._evaluate_and_track(eval_data, step)
                     self.history["eval"].append((step, eval_results))
                     progress.note(step, "eval", eval_results)
-                self.save(force=self._signal is not None)
-                if self._signal is not None:
-                    raise Interrupted(self._signal, step, self.manager.latest_checkpoint)
+                stop = self._any_worker_signalled()
+                self.save(force=stop)
+                if stop:
+                    signum = self._signal or signal.SIGTERM  # another worker's signal
+                    raise Interrupted(signum, step, self.manager.latest_checkpoint)
             self.save(force=True)
         finally:
             self._restore_signal_handlers()
@@ -465,6 +472,24 @@ class Trainer:
         if not self.chief:
             return tf.summary.create_noop_writer()
         return tf.summary.create_file_writer(os.path.join(self.model_dir, name))
+
+    def _any_worker_signalled(self):
+        """Whether any worker got SIGINT/SIGTERM: all stop at the same step, or none does.
+
+        One worker alone cannot stop: the others would wait for it in the next all-reduce.
+        """
+        mine = self._signal is not None
+        if getattr(self.strategy, "cluster_resolver", None) is None:
+            return mine
+        if self._vote is None:
+
+            @tf.function
+            def vote(flag):
+                votes = self.strategy.run(lambda: tf.identity(flag))
+                return self.strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+            self._vote = vote
+        return float(self._vote(tf.constant(float(mine))).numpy()) > 0
 
     def _check_finite(self, outputs, step):
         """The NaN guard: every output whose key starts with `loss` must be finite."""
