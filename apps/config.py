@@ -14,6 +14,7 @@ from absl import flags
 from apps import common
 from mp.data import DATASETS
 from mp.engine import OPTIMIZERS, SCHEDULES, STRATEGIES
+from mp.engine.precision import PRECISIONS
 
 FLAGS = flags.FLAGS
 
@@ -65,6 +66,12 @@ class RunConfig:
         "default", "tf.distribute strategy; multi_worker reads TF_CONFIG.", choices=STRATEGIES
     )
     jit_compile: bool = _flag(False, "Compile the training step with XLA.")
+    precision: str = _flag(
+        "float32",
+        "Keras' dtype policy: mixed_* compute in 16 bits with float32 variables, logits and "
+        "losses (faster on CPUs with AVX-512 bf16, GPUs); a checkpoint resumes under any.",
+        choices=PRECISIONS,
+    )
     run_eagerly: bool = _flag(
         False, "Run the training step eagerly, op by op, to debug it (slow; prints work)."
     )

@@ -94,8 +94,10 @@ class Outputs:
     def finish(self, metrics, summary=None, history=None):
         """Writes `history.json` (of the last trainer, or `history`), then `metrics.json` last.
 
-        Adds `wall_seconds`; prints `summary` and where the artifacts are.
+        Adds `wall_seconds`; prints `summary` and where the artifacts are. Puts back the
+        global dtype policy the run replaced (`--precision`).
         """
+        self.restore_precision()
         history = history if history is not None else (
             self.trainers[-1].history if self.trainers else None
         )

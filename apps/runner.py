@@ -6,7 +6,8 @@ rest is here, once:
     App("train_cnn", refuses=...)      which shared flags it honours, its own flags
     RunConfig(...)                     the shared flags, described and validated once
                                        (both in apps/config.py, imported from here)
-    Experiment(app, config, own)       seed, strategy, schedule, optimizer, Trainer, fit;
+    Experiment(app, config, own)       seed, strategy, precision, schedule, optimizer,
+                                       Trainer, fit;
                                        and, from apps/outputs.py, the folder's lock,
                                        flags.cfg, history, figures, model.keras and, last
                                        and atomically, metrics.json
@@ -16,6 +17,7 @@ A shared flag that an app cannot honour is refused with one line naming it
 """
 
 import os
+import sys
 
 from apps import common
 from apps.config import App, RunConfig, define_once  # noqa: F401 - an app imports the runner only
@@ -50,6 +52,7 @@ class Experiment(Outputs):
         self.steps_per_epoch = None
         self.trainers = []
         self._strategy = None
+        self._previous_precision = None
         self._started = False
 
     # --- set-up -------------------------------------------------------------
@@ -79,21 +82,52 @@ class Experiment(Outputs):
 
     @property
     def strategy(self):
-        """The `tf.distribute` strategy; the first use seeds every generator."""
+        """The `tf.distribute` strategy; the first use seeds every generator and sets the
+        precision policy (every app builds its models in this scope, so after both)."""
         if self._strategy is None:
             from mp.engine import make_strategy, seed_everything
 
             seed_everything(self.config.seed, self.config.deterministic)
+            self.set_precision()
             self._strategy = make_strategy(self.config.strategy)
         return self._strategy
+
+    def set_precision(self):
+        """Sets Keras' global dtype policy to `--precision` (`mp.engine.precision`), once;
+        `finish` restores the previous one, so an in-process run does not leak it."""
+        from mp.engine import precision
+
+        if self._previous_precision is None:
+            self._previous_precision = precision.set_precision(self.config.precision)
+            if self.config.precision == "mixed_float16" and self.progress:
+                import tensorflow as tf
+
+                if not tf.config.list_physical_devices("GPU"):
+                    print(
+                        "warning: --precision=mixed_float16 without a GPU: CPUs have few "
+                        "float16 kernels (a convolution ran ~250x slower than float32 here); "
+                        "use mixed_bfloat16 on a CPU",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+    def restore_precision(self):
+        """Puts back the global dtype policy that `set_precision` replaced."""
+        from mp.engine import precision
+
+        if self._previous_precision is not None:
+            precision.restore(self._previous_precision)
+            self._previous_precision = None
 
     def optimizer(self, train_steps, learning_rate=None, name=None, **kwargs):
         """A factory of the configured optimizer under the configured schedule.
 
         `learning_rate` and `name` replace the flags' (e.g. a GAN's two rates);
-        `kwargs` go to Keras' optimizer (e.g. `beta_1`).
+        `kwargs` go to Keras' optimizer (e.g. `beta_1`). Under `--precision=mixed_float16`
+        the optimizer scales the loss (`keras.optimizers.LossScaleOptimizer`).
         """
         from mp.engine import make_optimizer, make_schedule
+        from mp.engine.precision import loss_scaled
 
         c = self.config
         schedule = make_schedule(
@@ -105,8 +139,8 @@ class Experiment(Outputs):
             if c.optimizer_impl == "mp":
                 from mp.training import optimizers
 
-                return optimizers.get(name, schedule, **kwargs)
-            return make_optimizer(name, schedule, **kwargs)
+                return loss_scaled(optimizers.get(name, schedule, **kwargs), c.precision)
+            return loss_scaled(make_optimizer(name, schedule, **kwargs), c.precision)
 
         return make
 

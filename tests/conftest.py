@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow before any test imports it; shared fixtures."""
 
 import os
+import sys
 
 import pytest
 
@@ -20,3 +21,17 @@ def tiny_fid_cache(tmp_path, monkeypatch):
     real_load = fid.load_extractor
     monkeypatch.setattr(fid, "load_extractor", lambda *a, **k: real_load(*a, **k, **tiny))
     return str(tmp_path / "fid_cache")
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Every test starts and ends under Keras' float32 dtype policy.
+
+    `--precision` sets the global policy for a run and `Experiment.finish` puts it back;
+    a test that fails before that, or sets it itself, must not leave its layers' dtype to
+    the tests after it.
+    """
+    yield
+    keras = sys.modules.get("keras")  # a test that never imported Keras set no policy
+    if keras is not None and keras.config.dtype_policy().name != "float32":
+        keras.config.set_dtype_policy("float32")

@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from mp.cnn.registry import register
-from mp.engine.task import ClassificationTask
+from mp.engine.task import ClassificationTask, float32
 
 __all__ = [
     "SegmentationTask",
@@ -305,7 +305,7 @@ class SegmentationTask(ClassificationTask):
     def train_step(self, batch):
         images, labels = batch
         with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
+            logits = float32(self.model(images, training=True))
             data_loss = tf.nn.compute_average_loss(self.per_image_loss(labels, logits))
             loss = data_loss
             if self.model.losses:
@@ -324,7 +324,7 @@ class SegmentationTask(ClassificationTask):
 
     def eval_step(self, batch):
         images, labels = batch
-        logits = self.model(images, training=False)
+        logits = self.predict_logits(images)
         predictions = tf.argmax(logits, axis=-1, output_type=labels.dtype)
         outputs = {
             "loss": tf.reduce_sum(self.per_image_loss(labels, logits)),

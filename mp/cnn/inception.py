@@ -60,6 +60,8 @@ import tensorflow as tf
 
 from mp.cnn.registry import register
 from mp.engine import ClassificationTask, global_mean
+from mp.engine.precision import unscaled
+from mp.engine.task import float32
 
 
 @keras.saving.register_keras_serializable(package="mp")
@@ -390,7 +392,7 @@ class InceptionTask(ClassificationTask):
         return self.training_model or self.model
 
     def checkpoint_items(self):
-        return {"model": self._trained(), "optimizer": self.optimizer}
+        return {"model": self._trained(), "optimizer": unscaled(self.optimizer)}
 
     def compute_losses(self, images, labels, training=True):
         """The loss and its parts, as global-mean shares; also the main logits.
@@ -406,11 +408,11 @@ class InceptionTask(ClassificationTask):
             )
 
         if self.training_model is None:
-            logits = self.model(images, training=training)
+            logits = float32(self.model(images, training=training))
             parts = {"loss/cross_entropy": cross_entropy(logits)}
             loss = parts["loss/cross_entropy"]
         else:
-            logits, aux1, aux2 = self.training_model(images, training=training)
+            logits, aux1, aux2 = float32(self.training_model(images, training=training))
             parts = {
                 "loss/cross_entropy": cross_entropy(logits),
                 "loss/aux1": cross_entropy(aux1),

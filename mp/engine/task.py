@@ -19,11 +19,104 @@ declared, not divided by hand: outputs under `REPLICA_MEAN_PREFIXES` (`charts/`:
 a learning rate, a gradient norm after the all-reduce) are whole on every
 replica, and the engine averages them instead.
 
+Mixed precision (`mp.engine.precision`): the models may compute in bfloat16 or
+float16, but whatever is a probability or a loss stays float32. Every task passes
+its model's outputs through `float32` before the cross-entropy, the metrics and
+the distributions, and minimises through `minimize`, which scales the loss for a
+`LossScaleOptimizer` (mixed_float16).
+
 Course: ch1 (losses), ch7.1 TensorFlow tips (logits, `in_top_k`, `global_step`).
 """
 
 import keras
 import tensorflow as tf
+
+from mp.engine.precision import unscaled
+
+
+def float32(values):
+    """`values` (a tensor or a nest of them) with every floating tensor cast to float32.
+
+    Models under a mixed policy return bfloat16 or float16 logits; a softmax
+    cross-entropy or a log-probability computed in them would be rounded to 3
+    significant digits (bfloat16), or overflow (float16). Integer tensors pass as they are.
+    """
+
+    def cast(value):
+        value = tf.convert_to_tensor(value)
+        return tf.cast(value, tf.float32) if value.dtype.is_floating else value
+
+    return tf.nest.map_structure(cast, values)
+
+
+def minimize(optimizer, tape, loss, variables, clip_norm=None):
+    """One update of `variables` by `optimizer` on `loss` (recorded by `tape`).
+
+    With a `keras.optimizers.LossScaleOptimizer` (mixed_float16) the backward pass
+    starts from `S * loss`, `S` the optimizer's loss scale, so that small float16
+    gradients do not underflow; `apply_gradients` divides them by `S` again (and skips
+    the update, halving `S`, when one is not finite). The tape has stopped recording,
+    so the scaled loss is not formed: seeding the backward pass with `S` instead of 1
+    (`output_gradients`) gives the same gradients, `d(S * loss)/dw = S * dloss/dw`.
+
+    Args:
+      optimizer: a `keras.optimizers.Optimizer`, loss-scaled or not.
+      tape: the `tf.GradientTape` that recorded `loss`.
+      loss: the scalar float32 loss (this replica's share).
+      variables: the variables to update.
+      clip_norm: if set, the gradient is rescaled to this global norm at most
+        (`clip_gradients`).
+
+    Returns:
+      The gradient's global norm (unscaled), or `None` (see `clip_gradients`).
+    """
+    scale = None
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        scale = optimizer.scale_loss(tf.ones_like(loss))  # S, the current loss scale
+        gradients = tape.gradient(loss, variables, output_gradients=scale)
+    else:
+        gradients = tape.gradient(loss, variables)
+    gradients, grad_norm = clip_gradients(gradients, clip_norm, scale=scale)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return grad_norm
+
+
+def clip_gradients(gradients, clip_norm=None, *, scale=None):
+    """Clips the global gradient by its global norm; returns it and the norm.
+
+    With several replicas each holds a share of the gradient, and the
+    optimizer sums the shares. Clipping must see the sum, so the shares are
+    summed here first and handed on divided by the number of replicas. Without
+    clipping only the one-replica norm is reported (it would need that sum).
+
+    Args:
+      gradients: a list of gradients (`tf.IndexedSlices` are made dense).
+      clip_norm: the largest global norm, or `None` not to clip.
+      scale: the loss scale the gradients carry (mixed_float16), or `None`. They are
+        clipped to `clip_norm * scale` and handed on still scaled, for the loss-scale
+        optimizer to divide; the norm returned is the unscaled one. A gradient that
+        overflowed has an infinite norm and comes out NaN, so that update is skipped.
+    """
+    # An embedding's gradient comes as IndexedSlices holding one row per lookup;
+    # rows looked up twice must be summed before a norm is taken, so densify.
+    gradients = [
+        tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients
+    ]
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    if clip_norm is None:
+        if replicas > 1:
+            return gradients, None
+        grad_norm = tf.linalg.global_norm(gradients)
+        return gradients, grad_norm if scale is None else grad_norm / scale
+    if replicas > 1:
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+    grad_norm = tf.linalg.global_norm(gradients)
+    limit = clip_norm if scale is None else clip_norm * scale
+    gradients, _ = tf.clip_by_global_norm(gradients, limit, use_norm=grad_norm)
+    if replicas > 1:
+        gradients = [g / replicas for g in gradients]
+    return gradients, grad_norm if scale is None else grad_norm / scale
 
 
 def global_mean(values):
@@ -107,20 +200,19 @@ class SingleModelTask(Task):
         self.optimizer.build(self.model.trainable_variables)
 
     def checkpoint_items(self):
-        return {"model": self.model, "optimizer": self.optimizer}
+        # The inner optimizer of a loss-scaled one: the same checkpoint in every precision.
+        return {"model": self.model, "optimizer": unscaled(self.optimizer)}
 
     def export(self, path):
         self.model.save(path)
 
     def _minimize(self, tape, loss, variables=None):
-        """One optimizer step on `loss`; returns the gradient's global norm (or `None`).
+        """One optimizer step on `loss` (`minimize`); returns the gradient's global norm.
 
         `variables` default to the model's trainable variables.
         """
         variables = self.model.trainable_variables if variables is None else variables
-        gradients, grad_norm = self._clip(tape.gradient(loss, variables))
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        return grad_norm
+        return minimize(self.optimizer, tape, loss, variables, self.clip_norm)
 
     def _charts(self, grad_norm):
         """The `charts/` outputs of an update: the learning rate and the gradient norm."""
@@ -128,31 +220,6 @@ class SingleModelTask(Task):
         if grad_norm is not None:
             outputs["charts/grad_norm"] = grad_norm
         return outputs
-
-    def _clip(self, gradients):
-        """Clips the global gradient by its global norm; returns it and the norm.
-
-        With several replicas each holds a share of the gradient, and the
-        optimizer sums the shares. Clipping must see the sum, so the shares are
-        summed here first and handed on divided by the number of replicas. Without
-        clipping only the one-replica norm is reported (it would need that sum).
-        """
-        # An embedding's gradient comes as IndexedSlices holding one row per lookup;
-        # rows looked up twice must be summed before a norm is taken, so densify.
-        gradients = [
-            tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients
-        ]
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync
-        if self.clip_norm is None:
-            return gradients, (tf.linalg.global_norm(gradients) if replicas == 1 else None)
-        if replicas > 1:
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-        grad_norm = tf.linalg.global_norm(gradients)
-        gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=grad_norm)
-        if replicas > 1:
-            gradients = [g / replicas for g in gradients]
-        return gradients, grad_norm
 
 
 class ClassificationTask(SingleModelTask):
@@ -164,7 +231,7 @@ class ClassificationTask(SingleModelTask):
     def train_step(self, batch):
         images, labels = batch
         with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
+            logits = float32(self.model(images, training=True))
             cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=labels, logits=logits
             )
@@ -181,7 +248,7 @@ class ClassificationTask(SingleModelTask):
 
     def eval_step(self, batch):
         images, labels = batch
-        logits = self.model(images, training=False)
+        logits = self.predict_logits(images)
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         k = min(5, logits.shape[-1])
         return {
@@ -196,4 +263,5 @@ class ClassificationTask(SingleModelTask):
         }
 
     def predict_logits(self, images):
-        return self.model(images, training=False)
+        """The model's logits for `images` in inference mode, float32."""
+        return float32(self.model(images, training=False))

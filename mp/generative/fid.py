@@ -173,15 +173,20 @@ def train_classifier(dataset, *, data_dir=None, seed=0, verbose=True, **config):
             "it is cached for later runs",
             flush=True,
         )
+    from mp.engine.precision import precision_scope
+
     keras.utils.set_random_seed(seed)
     start = time.time()
-    model = mp.cnn.get_model(
-        "classic_cnn",
-        input_shape=images.shape[1:],
-        num_classes=10,
-        filters=tuple(config["filters"]),
-        dense_units=config["dense_units"],
-    )
+    # The FID's instrument is the same in every run: float32, whatever policy the run
+    # that trains it first uses (the saved file keeps it: layers record their policy).
+    with precision_scope("float32"):
+        model = mp.cnn.get_model(
+            "classic_cnn",
+            input_shape=images.shape[1:],
+            num_classes=10,
+            filters=tuple(config["filters"]),
+            dense_units=config["dense_units"],
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -61,7 +61,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import Task, _build, global_mean
+from mp.engine.precision import unscaled
+from mp.engine.task import Task, _build, float32, global_mean, minimize
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 
@@ -362,7 +363,7 @@ class GAN(keras.Model):
         Their noise comes from `sample_noise`, not from training's stream.
         """
         z = self.sample_noise.normal([num_samples, self.latent_dim])
-        return self.generator(z, training=False)
+        return float32(self.generator(z, training=False))
 
     def discriminator_step(self, real):
         """One update of D on the real batch `real` and as many fresh samples of G.
@@ -373,11 +374,10 @@ class GAN(keras.Model):
         """
         fake = self.generator(self.sample_latent(tf.shape(real)[0]), training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, training=True)[:, 0]
-            fake_logits = self.discriminator(fake, training=True)[:, 0]
+            real_logits = float32(self.discriminator(real, training=True))[:, 0]
+            fake_logits = float32(self.discriminator(fake, training=True))[:, 0]
             loss = global_mean(discriminator_loss(real_logits, fake_logits))
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        minimize(self.d_optimizer, tape, loss, self.discriminator.trainable_variables)
         return {
             "loss/discriminator": loss,
             "metrics/d_real": global_mean(tf.sigmoid(real_logits)),
@@ -386,15 +386,14 @@ class GAN(keras.Model):
 
     def _generator_loss(self, batch_size):
         fake = self.generator(self.sample_latent(batch_size), training=True)
-        fake_logits = self.discriminator(fake, training=True)
+        fake_logits = float32(self.discriminator(fake, training=True))
         return global_mean(generator_loss(fake_logits[:, 0], self.generator_loss_kind))
 
     def generator_step(self, batch_size):
         """One update of G on `batch_size` fresh latent codes; returns its loss share."""
         with tf.GradientTape() as tape:
             loss = self._generator_loss(batch_size)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        minimize(self.g_optimizer, tape, loss, self.generator.trainable_variables)
         return loss
 
     def adversarial_step(self, real):
@@ -434,12 +433,16 @@ class GAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def checkpoint_items(self):
-        """What a resumed run needs: both nets, both optimizers, the noise."""
+        """What a resumed run needs: both nets, both optimizers, the noise.
+
+        A loss-scaled optimizer (mixed_float16) is saved as its inner one: the same
+        checkpoint in every precision.
+        """
         return {
             "generator": self.generator,
             "discriminator": self.discriminator,
-            "d_optimizer": self.d_optimizer,
-            "g_optimizer": self.g_optimizer,
+            "d_optimizer": unscaled(self.d_optimizer),
+            "g_optimizer": unscaled(self.g_optimizer),
             "noise": self.noise,
         }
 
@@ -476,8 +479,8 @@ class GANTask(Task):
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
         count = tf.shape(real)[0]
         fake = self.gan.sample(count)
-        real_logits = self.gan.discriminator(real, training=False)[:, 0]
-        fake_logits = self.gan.discriminator(fake, training=False)[:, 0]
+        real_logits = float32(self.gan.discriminator(real, training=False))[:, 0]
+        fake_logits = float32(self.gan.discriminator(fake, training=False))[:, 0]
         return {
             "d_loss": tf.reduce_sum(discriminator_loss(real_logits, fake_logits)),
             "g_loss": tf.reduce_sum(generator_loss(fake_logits, self.gan.generator_loss_kind)),

@@ -56,7 +56,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import SingleModelTask, global_mean
+from mp.engine.task import SingleModelTask, float32, global_mean, minimize
 from mp.generative.autoencoder import make_decoder, make_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
@@ -174,8 +174,8 @@ class VAE(keras.Model):
     # --- the distributions ---------------------------------------------
 
     def posterior_params(self, x, training=False):
-        """`(mu, sigma)` of `q(z | x)`, with `sigma = softplus(raw) + eps`."""
-        outputs = self.encoder(x, training=training)
+        """`(mu, sigma)` of `q(z | x)`, with `sigma = softplus(raw) + eps` (float32)."""
+        outputs = float32(self.encoder(x, training=training))
         loc, raw_scale = outputs[..., : self.latent_dim], outputs[..., self.latent_dim :]
         return loc, tf.nn.softplus(raw_scale) + SCALE_EPSILON
 
@@ -190,9 +190,12 @@ class VAE(keras.Model):
         return _tfd().MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
 
     def likelihood_distribution(self, z, training=False):
-        """`p(x | z)`: independent pixels, one distribution per example (event `[H, W, C]`)."""
+        """`p(x | z)`: independent pixels, one distribution per example (event `[H, W, C]`).
+
+        Its parameters are float32 under any precision policy, like the log-probabilities.
+        """
         tfd = _tfd()
-        outputs = self.decoder(z, training=training)
+        outputs = float32(self.decoder(z, training=training))
         if self.likelihood == "bernoulli":
             pixels = tfd.Bernoulli(logits=outputs, dtype=outputs.dtype)
         elif self.likelihood == "continuous_bernoulli":
@@ -272,8 +275,7 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             terms = self.elbo_terms(x, training=True)
             loss = -tf.reduce_mean(terms["elbo"])
-        gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        minimize(self.optimizer, tape, loss, self.trainable_variables)  # loss-scaled if need be
         return self._track(terms)
 
     def test_step(self, data):

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mp.engine.task import float32
 from mp.rnn.tbptt import segment_arrays, state_shapes
 
 
@@ -232,6 +233,9 @@ _STEP_FUNCTIONS = weakref.WeakKeyDictionary()
 def step_function(model):
     """`(ids, states) -> (logits, states)` of `model` as a `tf.function`, one per model.
 
+    Logits and states come out float32 whatever the model computes in (a mixed
+    precision policy), so the states fed back keep the signature of the first call.
+
     The first call for a model builds it; later calls (every `sample` and
     `bits_per_char`) return the same function, which traces once per input shape
     and reuses its traces. It refers to the model weakly, so it does not keep a
@@ -243,7 +247,9 @@ def step_function(model):
 
         @tf.function
         def step(ids, states):
-            return model_ref()(ids, initial_state=states, return_state=True, training=False)
+            return float32(
+                model_ref()(ids, initial_state=states, return_state=True, training=False)
+            )
 
         _STEP_FUNCTIONS[model] = step
     return step

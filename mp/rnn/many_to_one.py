@@ -16,7 +16,7 @@ through time (BPTT).
 import keras
 import tensorflow as tf
 
-from mp.engine.task import SingleModelTask
+from mp.engine.task import SingleModelTask, float32
 from mp.rnn import _checks
 
 
@@ -79,8 +79,8 @@ class RegressionTask(SingleModelTask):
 
     @staticmethod
     def squared_errors(predictions, targets):
-        """`(f(x_i) - y_i)^2` per example (a trailing axis of size 1 is dropped)."""
-        predictions = tf.reshape(predictions, tf.shape(targets))
+        """`(f(x_i) - y_i)^2` per example, float32 (a trailing axis of size 1 is dropped)."""
+        predictions = tf.reshape(float32(predictions), tf.shape(targets))
         return tf.square(predictions - tf.cast(targets, predictions.dtype))
 
     def train_step(self, batch):

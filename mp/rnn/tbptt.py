@@ -47,7 +47,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import SingleModelTask, _build, global_mean
+from mp.engine.precision import unscaled
+from mp.engine.task import SingleModelTask, _build, float32, global_mean
 
 # --- measuring vanishing gradients --------------------------------------------
 
@@ -94,7 +95,9 @@ def gradient_norms(cell, inputs, loss_fn=None):
         def loss_fn(h):
             return tf.squeeze(h @ w, axis=-1)
 
-    states = [tf.zeros((batch,) + shape) for shape in state_shapes(cell)]
+    # The cell's own precision (bfloat16 under a mixed policy); the norms are taken in float32.
+    dtype = getattr(cell, "compute_dtype", None) or tf.float32
+    states = [tf.zeros((batch,) + shape, dtype) for shape in state_shapes(cell)]
     probes = [tf.zeros_like(states[0]) for _ in range(steps)]
     with tf.GradientTape() as tape:
         tape.watch(probes)
@@ -102,10 +105,13 @@ def gradient_norms(cell, inputs, loss_fn=None):
             _, new_states = cell(inputs[:, t], states)
             states = list(tf.nest.flatten(new_states))
             states[0] = states[0] + probes[t]  # h_t, with dL/d probe_t = dL/dh_t
-        loss = tf.reduce_sum(loss_fn(states[0]))
+        loss = tf.reduce_sum(loss_fn(tf.cast(states[0], tf.float32)))
     grads = tape.gradient(loss, probes)
     return np.array(
-        [0.0 if g is None else float(tf.reduce_mean(tf.norm(g, axis=-1))) for g in grads]
+        [
+            0.0 if g is None else float(tf.reduce_mean(tf.norm(tf.cast(g, tf.float32), axis=-1)))
+            for g in grads
+        ]
     )
 
 
@@ -260,11 +266,12 @@ class TBPTTTask(SingleModelTask):
         -> `(logits [B, k, V], new_states)` with `new_states` in the same order.
 
     The state lives in non-trainable `tf.Variable`s of batch `batch_size`, one
-    per state tensor, checkpointed with the model (`checkpoint_items`), so a
-    resumed run continues with the state it had. Each `train_step` starts from
-    the stored state, runs teacher forcing on the segment (the true previous
-    character is the input at every step), applies the gradient clipped to a
-    global norm of `clip_norm`, and stores the final state for the next step.
+    per state tensor, float32 in every precision, checkpointed with the model
+    (`checkpoint_items`), so a resumed run continues with the state it had. Each
+    `train_step` starts from the stored state, runs teacher forcing on the
+    segment (the true previous character is the input at every step), applies
+    the gradient clipped to a global norm of `clip_norm`, and stores the final
+    state for the next step.
 
     Evaluation carries a state of its own. It is reset to zero at the first
     evaluation batch after the global step changed, i.e. at the start of every
@@ -323,7 +330,7 @@ class TBPTTTask(SingleModelTask):
         self.state.eval_batches = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def checkpoint_items(self):
-        return {"model": self.model, "optimizer": self.optimizer, "rnn_state": self.state}
+        return {"model": self.model, "optimizer": unscaled(self.optimizer), "rnn_state": self.state}
 
     def reset_state(self):
         """Sets the carried training state to zeros (e.g. between unrelated texts)."""
@@ -337,8 +344,8 @@ class TBPTTTask(SingleModelTask):
         # only makes that visible; this is the truncation of truncated BPTT.
         initial_state = [tf.stop_gradient(v.value()) for v in self.state.train]
         with tf.GradientTape() as tape:
-            logits, final_state = self.model(
-                inputs, initial_state=initial_state, return_state=True, training=True
+            logits, final_state = float32(
+                self.model(inputs, initial_state=initial_state, return_state=True, training=True)
             )
             cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=targets, logits=logits
@@ -368,8 +375,8 @@ class TBPTTTask(SingleModelTask):
             tf.where(new_eval, tf.constant(1, tf.int64), self.state.eval_batches + 1)
         )
         self.state.eval_step.assign(self.global_step)
-        logits, final_state = self.model(
-            inputs, initial_state=initial_state, return_state=True, training=False
+        logits, final_state = float32(
+            self.model(inputs, initial_state=initial_state, return_state=True, training=False)
         )
         for variable, value in zip(self.state.eval, final_state):
             variable.assign(value)

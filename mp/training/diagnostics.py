@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mp.engine.task import float32
 from mp.training import activations
 
 
@@ -132,7 +133,7 @@ def _gradients(model, x, y, loss_fn):
 
     variables = model.trainable_variables
     with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=False))
+        loss = loss_fn(y, float32(model(x, training=False)))  # float32 under a mixed policy
         if model.losses:  # penalties such as L2 weight decay are part of the trained loss
             loss += tf.add_n(model.losses)
     return variables, tape.gradient(loss, variables)

@@ -29,6 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from mp.engine import SingleModelTask, global_mean
+from mp.engine.precision import unscaled
+from mp.engine.task import float32
 from mp.plotting import pyplot
 
 __all__ = [
@@ -263,7 +265,7 @@ class MultiTaskTask(SingleModelTask):
         return variables
 
     def checkpoint_items(self):
-        return {"trunk": self.trunk, "optimizer": self.optimizer} | {
+        return {"trunk": self.trunk, "optimizer": unscaled(self.optimizer)} | {
             f"head_{t}": head for t, head in self.heads.items()
         }
 
@@ -275,7 +277,7 @@ class MultiTaskTask(SingleModelTask):
         """
         images, labels = batch
         features = self.trunk(images, training=training)
-        logits = {t: self.heads[t](features, training=training) for t in self.tasks}
+        logits = {t: float32(self.heads[t](features, training=training)) for t in self.tasks}
         cross_entropies = {
             t: tf.nn.compute_average_loss(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels[t], logits=logits[t])
@@ -306,7 +308,7 @@ class MultiTaskTask(SingleModelTask):
         outputs = {}
         total = 0.0
         for t in self.tasks:
-            logits = self.heads[t](features, training=False)
+            logits = float32(self.heads[t](features, training=False))
             cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=labels[t], logits=logits
             )

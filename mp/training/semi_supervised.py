@@ -34,6 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from mp.engine import ClassificationTask, SingleModelTask, global_mean
+from mp.engine.precision import unscaled
+from mp.engine.task import float32
 from mp.plotting import pyplot
 
 __all__ = [
@@ -472,7 +474,7 @@ class SemiSupervisedTask(SingleModelTask):
             "encoder": self.encoder,
             "decoder": self.decoder,
             "head": self.head,
-            "optimizer": self.optimizer,
+            "optimizer": unscaled(self.optimizer),
         }
 
     def losses(self, batch, training=True):
@@ -486,17 +488,19 @@ class SemiSupervisedTask(SingleModelTask):
         # Labelled images go to both ends, unlabelled ones to the decoder only.
         code_labelled = self.encoder(x_labelled, training=training)
         code_unlabelled = self.encoder(x_unlabelled, training=training)
-        logits = self.head(code_labelled, training=training)
+        logits = float32(self.head(code_labelled, training=training))
         cross_entropy = tf.nn.compute_average_loss(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_labelled, logits=logits)
         )
         x = tf.concat([x_labelled, x_unlabelled], axis=0)
-        x_hat = tf.concat(
-            [
-                self.decoder(code_labelled, training=training),
-                self.decoder(code_unlabelled, training=training),
-            ],
-            axis=0,
+        x_hat = float32(
+            tf.concat(
+                [
+                    self.decoder(code_labelled, training=training),
+                    self.decoder(code_unlabelled, training=training),
+                ],
+                axis=0,
+            )
         )
         squared_error = tf.reduce_mean(tf.square(x_hat - x), axis=[1, 2, 3])  # per image
         reconstruction = tf.nn.compute_average_loss(squared_error)
@@ -520,8 +524,8 @@ class SemiSupervisedTask(SingleModelTask):
     def eval_step(self, batch):
         images, labels = batch
         code = self.encoder(images, training=False)
-        logits = self.head(code, training=False)
-        x_hat = self.decoder(code, training=False)
+        logits = float32(self.head(code, training=False))
+        x_hat = float32(self.decoder(code, training=False))
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         correct = tf.math.in_top_k(targets=labels, predictions=logits, k=1)
         return {

@@ -94,6 +94,7 @@ OTHER = {
     "deterministic": True,
     "strategy": "mirrored",
     "jit_compile": True,
+    "precision": "mixed_bfloat16",
     "run_eagerly": True,
     "resume_from_step": 2,
     "log_every": 3,
