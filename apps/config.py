@@ -41,10 +41,7 @@ class RunConfig:
     )
     dataset: str = _flag("digits", "Dataset (mp.data).", choices=DATASETS)
     data_dir: str = _flag(
-        None,
-        "Directory with the dataset's files "
-        "(default: search $MP_DATA_DIR, ./data, /usr/share/datasets, Keras cache).",
-        kind="string",
+        None, "Folder of the dataset's files (default: data/README.md's search).", kind="string"
     )
     batch_size: int = _flag(64, "Global batch size (over all replicas).", lower=1)
     epochs: int = _flag(10, "Passes over the training set (if train_steps is 0).", lower=1)
@@ -72,9 +69,7 @@ class RunConfig:
         "losses (faster on CPUs with AVX-512 bf16, GPUs); a checkpoint resumes under any.",
         choices=PRECISIONS,
     )
-    run_eagerly: bool = _flag(
-        False, "Run the training step eagerly, op by op, to debug it (slow; prints work)."
-    )
+    run_eagerly: bool = _flag(False, "Run the step op by op to debug it (slow; prints work).")
     resume_from_step: int = _flag(
         None,
         "Resume from the checkpoint of this step instead of the newest (e.g. from before a "
@@ -97,11 +92,7 @@ class RunConfig:
         lower=0,
     )
     validation_fraction: float = _flag(
-        0.0,
-        "Share of the training split held out (fixed, stratified) for evaluations during "
-        "training.",
-        lower=0.0,
-        upper=0.9,
+        0.0, "Share of the training split held out (fixed, stratified).", lower=0.0, upper=0.9
     )
     augment: bool = _flag(False, "Random shifts (and flips where they keep the label).")
     log_diagnostics: bool = _flag(
