@@ -32,7 +32,7 @@ train: $(RUN_STAMP)
 
 ## make test: the whole pytest suite (installs Fashion-MNIST where apt is usable).
 test: $(TEST_STAMP) fashion-mnist
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 ## make bench: throughput of the engine against keras Model.fit.
 bench: $(RUN_STAMP) fashion-mnist

@@ -35,16 +35,17 @@ from mp.engine.precision import unscaled
 
 
 def float32(values):
-    """`values` (a tensor or a nest of them) with every floating tensor cast to float32.
+    """`values` (a tensor or a nest of them) with every 16-bit float tensor cast to float32.
 
     Models under a mixed policy return bfloat16 or float16 logits; a softmax
     cross-entropy or a log-probability computed in them would be rounded to 3
-    significant digits (bfloat16), or overflow (float16). Integer tensors pass as they are.
+    significant digits (bfloat16), or overflow (float16). float32 and float64 pass as
+    they are (a float64 gradient check stays float64), and so do integer tensors.
     """
 
     def cast(value):
         value = tf.convert_to_tensor(value)
-        return tf.cast(value, tf.float32) if value.dtype.is_floating else value
+        return tf.cast(value, tf.float32) if value.dtype in (tf.bfloat16, tf.float16) else value
 
     return tf.nest.map_structure(cast, values)
 

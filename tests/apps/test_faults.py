@@ -233,6 +233,25 @@ def test_model_dir_that_is_a_file(tmp_path):
     assert path.read_text() == "mine"
 
 
+def test_a_folder_that_cannot_be_created_exits_4(tmp_path):
+    """sysfs refuses new folders even to root: a model_dir nobody may write."""
+    model_dir = f"/sys/mp_run_{os.getpid()}"
+    out = _mlp(model_dir, "--train_steps=10")
+    assert out.returncode == 4, out.stderr
+    _no_traceback(out)
+    (error,) = _lines(out.stderr, "error:")
+    assert error.startswith("error: file system:") and model_dir in error
+    assert not os.path.exists(model_dir)
+
+
+def test_outputs_are_readable_by_others(finished):
+    """A TA on a shared machine reads a student's results: the umask decides, not mkstemp."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("flags.cfg", "metrics.json", "model.keras", "confusion_matrix.png"):
+        assert os.stat(finished / name).st_mode & 0o777 == 0o666 & ~mask, name
+
+
 def _small_files(limit):
     """Files may grow to `limit` bytes: a full disk as a file write sees it (EFBIG)."""
 
