@@ -21,6 +21,7 @@ them what the course's TensorFlow tips ask for:
 Course: ch2.3 Regularization methods (early stopping), ch7.1 TensorFlow tips.
 """
 
+import glob
 import math
 import os
 import shutil
@@ -246,6 +247,7 @@ class Trainer:
         self._eval_fns = {}  # one traced evaluation per dataset signature
         self._signal = None
         self._vote = None
+        self._logged = {}  # the last step in each summary folder's event files
         # What this process saw, for learning curves: (step, outputs) pairs.
         self.history = {"train": [], "eval": []}
 
@@ -404,10 +406,7 @@ class Trainer:
                     }
                 last = outputs
                 self.history["train"].append((step, outputs))
-                with writer.as_default(step=step):
-                    for tag, value in outputs.items():
-                        tf.summary.scalar(tag, value)
-                    tf.summary.scalar("charts/steps_per_sec", steps_per_sec)
+                self._summaries(writer, "train", step, outputs | {"charts/steps_per_sec": steps_per_sec})
                 progress.update(
                     step,
                     {
@@ -440,9 +439,7 @@ class Trainer:
                 eval_results = self.history["eval"][-1][1]  # evaluated at this step already
             else:
                 eval_results = self.evaluate(eval_data)
-                with self._writer("eval").as_default(step=final_step):
-                    for key, value in eval_results.items():
-                        tf.summary.scalar(_tag(key), value)
+                self._summaries(self._writer("eval"), "eval", final_step, eval_results)
                 if not self.history["eval"] or self.history["eval"][-1][0] != final_step:
                     self.history["eval"].append((final_step, eval_results))  # curves end here
         wall = time.time() - start_time
@@ -467,6 +464,21 @@ class Trainer:
         if self.strategy.num_replicas_in_sync == 1 and not tf.distribute.has_strategy():
             return data
         return self.strategy.experimental_distribute_dataset(data)
+
+    def _summaries(self, writer, name, step, values):
+        """Writes `values` as scalars at `step`, unless that step is in the event files already.
+
+        A resumed run replays the steps after its checkpoint; those the stopped run had
+        logged are not written twice (TensorBoard would draw both).
+        """
+        if name not in self._logged:
+            self._logged[name] = _last_logged_step(os.path.join(self.model_dir, name))
+        if step <= self._logged[name]:
+            return
+        with writer.as_default(step=step):
+            for key, value in values.items():
+                tf.summary.scalar(_tag(key), value)
+        self._logged[name] = step
 
     def _writer(self, name):
         if not self.chief:
@@ -509,9 +521,7 @@ class Trainer:
 
     def _evaluate_and_track(self, eval_data, step):
         results = self.evaluate(eval_data)
-        with self._writer("eval").as_default(step=step):
-            for key, value in results.items():
-                tf.summary.scalar(_tag(key), value)
+        self._summaries(self._writer("eval"), "eval", step, results)
         if self.patience:
             if self.monitor not in results:
                 raise ValueError(
@@ -587,6 +597,19 @@ def random_state(items):
             for i, variable in enumerate(seeds):
                 states[f"{name}_{i}"] = variable
     return states
+
+
+def _last_logged_step(directory):
+    """The largest step with a scalar in `directory`'s event files; -1 when there is none."""
+    last = -1
+    for path in glob.glob(os.path.join(glob.escape(directory), "events.out.tfevents.*")):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                if event.summary.value:
+                    last = max(last, event.step)
+        except tf.errors.DataLossError:  # a file cut short by a kill: what was read counts
+            pass
+    return last
 
 
 def _short(key):

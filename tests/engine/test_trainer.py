@@ -292,6 +292,29 @@ def test_evaluates_a_second_dataset_of_another_signature(tmp_path):
     assert second["count"] == first["count"] == 256
 
 
+def test_a_resumed_run_does_not_log_replayed_steps_twice(tmp_path):
+    import glob
+
+    first = Trainer(
+        _task(), tmp_path, train_steps=30, log_every=10, checkpoint_every=20, progress=False
+    )
+    first.fit(_train_data())
+    for path in glob.glob(str(tmp_path / "ckpt" / "ckpt-30.*")):
+        os.remove(path)  # as if killed after logging step 30, before its checkpoint
+    second = Trainer(
+        _task(), tmp_path, train_steps=40, log_every=10, checkpoint_every=20, progress=False
+    )
+    assert second.resumed_from_step == 20
+    second.fit(_train_data())
+    steps = [
+        event.step
+        for path in glob.glob(str(tmp_path / "train" / "events.out.tfevents.*"))
+        for event in tf.compat.v1.train.summary_iterator(path)
+        if any(value.tag == "loss/total" for value in event.summary.value)
+    ]
+    assert sorted(steps) == [10, 20, 30, 40]  # step 30, replayed, is logged once
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="train_steps must be a positive integer"):
         Trainer(_task(), "/tmp/unused", train_steps=0)
