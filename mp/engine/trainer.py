@@ -33,6 +33,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from mp.engine import checkpoints
 from mp.engine import strategy as strategy_lib
@@ -604,7 +605,8 @@ def _last_logged_step(directory):
     last = -1
     for path in glob.glob(os.path.join(glob.escape(directory), "events.out.tfevents.*")):
         try:
-            for event in tf.compat.v1.train.summary_iterator(path):
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
                 if event.summary.value:
                     last = max(last, event.step)
         except tf.errors.DataLossError:  # a file cut short by a kill: what was read counts
