@@ -189,12 +189,12 @@ class Experiment(Outputs):
 
         c = self.config
         self._check_folder()
-        self.strategy  # noqa: B018 - made (and seeded) before the folder is looked at
+        strategy = self.strategy  # made (and seeded) first: it tells which worker is the chief
         if os.path.isdir(self.model_dir) and self._chief():  # a run to resume: keep others out
             self.lock()
         options = dict(
             train_steps=train_steps,
-            strategy=self.strategy,
+            strategy=strategy,
             log_every=c.log_every,
             checkpoint_every=c.checkpoint_every,
             eval_every=c.eval_every,
