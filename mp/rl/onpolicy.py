@@ -1,0 +1,220 @@
+"""What the on-policy algorithms share: an engine `Task` that collects, then updates.
+
+    OnPolicyTask   builds the collector (`mp.rl.rollout`), the policy and value networks
+                   (`mp.rl.networks`), a seeded `tf.random.Generator` (action sampling and
+                   minibatch shuffling) and the algorithm's optimizers; `data(start_step)` is
+                   the Trainer's training data (one rollout per update, collected with the
+                   current policy); `train_step(batch)` is one whole update, run by the
+                   Trainer inside one `tf.function` traced once (fixed [T, N] shapes).
+    LinearDecay    a learning rate falling linearly to zero over the run's updates
+
+The checkpoint (`checkpoint_items`) holds the networks, the optimizers, the generator's
+state and the collector (environment-step counter, normaliser statistics, pickled
+environments), so a resumed run continues the very same trajectory.
+
+Each algorithm (`reinforce`, `a2c`, `ppo`, `trpo`) subclasses it with its optimizers and its
+`train_step`. `ALGORITHMS` maps `--algo` names to the classes.
+
+Course: ch6.2 Deep Reinforcement Learning.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mp.engine.task import Task
+from mp.rl import advantages, networks, rollout
+
+
+@keras.saving.register_keras_serializable(package="mp")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`initial * (1 - update / total_updates)`, read from a counter of updates (the engine's
+    `global_step`), not from the optimizer's iterations: PPO takes many optimizer steps per
+    update and may stop an update early, so every step of one update gets one rate."""
+
+    def __init__(self, initial, total_updates, counter=None):
+        self.initial = float(initial)
+        self.total_updates = int(total_updates)
+        self.counter = counter
+
+    def __call__(self, step):
+        done = tf.cast(step if self.counter is None else self.counter, tf.float32)
+        return self.initial * tf.maximum(1.0 - done / float(self.total_updates), 0.0)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_updates": self.total_updates}
+
+
+class OnPolicyTask(Task):
+    """Base class of the on-policy algorithms (see the module docstring).
+
+    Args:
+      env_id: a gymnasium environment id.
+      total_updates: the run's number of updates (learning-rate and clip-range annealing).
+      num_envs, num_steps: N environments, T steps each per rollout.
+      seed: seeds the environments, the action sampling and the shuffling.
+      gamma: the discount.
+      gae_lambda: GAE's lambda (algorithms with a critic).
+      hidden_units, activation: the MLPs of the policy and the value function.
+      log_std_init, action_bound: continuous actions (`mp.rl.networks.PolicyNetwork`).
+      normalize_obs, normalize_reward: running normalisation (`mp.rl.rollout.Collector`).
+      env_kwargs: keyword arguments of `gym.make`.
+      learning_rate: the (first) learning rate.
+      anneal_lr: decay the learning rate linearly to zero over `total_updates`.
+      max_grad_norm: clip the gradient to this global norm; `None` does not clip.
+    """
+
+    name = None
+
+    def __init__(
+        self,
+        env_id,
+        *,
+        total_updates,
+        num_envs=8,
+        num_steps=32,
+        seed=0,
+        gamma=0.99,
+        gae_lambda=0.95,
+        hidden_units=(64, 64),
+        activation="tanh",
+        log_std_init=0.0,
+        action_bound="clip",
+        normalize_obs=False,
+        normalize_reward=False,
+        env_kwargs=None,
+        learning_rate=3e-4,
+        anneal_lr=False,
+        max_grad_norm=0.5,
+    ):
+        for key, value in (("total_updates", total_updates), ("num_envs", num_envs),
+                           ("num_steps", num_steps)):
+            if int(value) < 1:
+                raise ValueError(f"{key} must be >= 1. Received: {key}={value}")
+        if not (0.0 <= gamma <= 1.0 and 0.0 <= gae_lambda <= 1.0):
+            raise ValueError(f"gamma and gae_lambda must be in [0, 1]. Received: {gamma}, {gae_lambda}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive. Received: {learning_rate}")
+        self.env_id = env_id
+        self.total_updates = int(total_updates)
+        self.num_envs, self.num_steps = int(num_envs), int(num_steps)
+        self.seed, self.gamma, self.gae_lambda = int(seed), float(gamma), float(gae_lambda)
+        self.network_options = dict(
+            hidden_units=tuple(hidden_units), activation=activation,
+            log_std_init=log_std_init, action_bound=action_bound,
+        )
+        self.collector_options = dict(
+            normalize_obs=normalize_obs, normalize_reward=normalize_reward, env_kwargs=env_kwargs
+        )
+        self.learning_rate = float(learning_rate)
+        self.anneal_lr = bool(anneal_lr)
+        self.max_grad_norm = max_grad_norm
+        self.traces = 0  # how often train_step was traced (one per run)
+        # what the algorithm can act on; the collector makes the environments, so check early
+        self.collector = rollout.Collector(
+            env_id, num_envs=self.num_envs, num_steps=self.num_steps, seed=self.seed,
+            gamma=self.gamma, **self.collector_options,
+        )
+        self.check_spaces(self.collector.action_space)
+
+    @classmethod
+    def check_spaces(cls, action_space):
+        """Raises ValueError if the algorithm cannot act in `action_space` (all here can act
+        in Discrete and flat Box spaces; `networks.for_spaces` says what is refused)."""
+
+    # --- building -------------------------------------------------------------
+
+    @property
+    def batch_size(self):
+        """Transitions per rollout: T * N."""
+        return self.num_steps * self.num_envs
+
+    def rate(self, initial=None):
+        """The learning rate: a constant, or `LinearDecay` over the updates with `anneal_lr`."""
+        initial = self.learning_rate if initial is None else initial
+        if self.anneal_lr:
+            return LinearDecay(initial, self.total_updates, self.global_step)
+        return initial
+
+    def make_optimizers(self):
+        """Returns `{name: optimizer}`; built on the variables they update by `build`."""
+        raise NotImplementedError
+
+    def optimizer_variables(self, name):
+        """The variables optimizer `name` updates (default: policy and value)."""
+        del name
+        return self.policy.trainable_variables + self.value.trainable_variables
+
+    def build(self):
+        if self.global_step is None:  # used without the engine (tests, notebooks)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        c = self.collector
+        self.policy, self.value = networks.for_spaces(
+            c.observation_space, c.action_space, **self.network_options
+        )
+        self.generator = tf.random.Generator.from_seed(self.seed)
+        self.optimizers = self.make_optimizers()
+        for name, optimizer in self.optimizers.items():
+            optimizer.build(self.optimizer_variables(name))
+        obs_spec = tf.TensorSpec((self.num_envs, *c.observation_space.shape), tf.float32)
+        self.act = tf.function(self._act, input_signature=[obs_spec])
+        self.act_deterministic = tf.function(
+            lambda obs: self.policy.mode(self.policy(obs)),
+            input_signature=[tf.TensorSpec((None, *c.observation_space.shape), tf.float32)],
+        )
+
+    def checkpoint_items(self):
+        from mp.engine.precision import unscaled
+
+        items = {"policy": self.policy, "value": self.value, "generator": self.generator,
+                 "collector": self.collector}
+        return items | {f"optimizer_{k}": unscaled(v) for k, v in self.optimizers.items()}
+
+    def export(self, path):
+        self.policy.save(path)
+
+    # --- acting ---------------------------------------------------------------
+
+    def _act(self, observations):
+        params = self.policy(observations)
+        seed = tf.cast(self.generator.make_seeds(1)[:, 0], tf.int32)  # a stateless seed
+        actions = self.policy.distribution_from(params).sample(seed=seed)
+        return actions, self.policy.log_prob(params, actions)
+
+    def data(self, start_step=0):
+        """The Trainer's training data: an endless iterator of rollouts (one per update)."""
+        del start_step  # the collector's checkpointed state says where the run is
+        while True:
+            yield self.collector.collect(self.act)
+
+    # --- shared pieces of the updates ---------------------------------------------
+
+    def flat(self, x):
+        """[T, N, ...] -> [T * N, ...]."""
+        return tf.reshape(x, (self.batch_size, *x.shape[2:]))
+
+    def values_and_advantages(self, batch):
+        """V(s_t) of the rollout and GAE(lambda) advantages and returns, all [T, N]."""
+        T, N = self.num_steps, self.num_envs
+        obs_shape = batch["obs"].shape[2:]
+        values = tf.reshape(self.value(self.flat(batch["obs"])), (T, N))
+        final = tf.reshape(self.value(tf.reshape(batch["final_obs"], (T * N, *obs_shape))), (T, N))
+        last = self.value(batch["last_obs"])
+        done = tf.maximum(batch["terminated"], batch["truncated"])
+        next_values = advantages.next_values(values, last, done, final)
+        adv, returns = advantages.gae(
+            batch["rewards"], values, next_values, batch["terminated"], batch["truncated"],
+            self.gamma, self.gae_lambda,
+        )
+        return values, adv, returns
+
+    @staticmethod
+    def explained_variance(predictions, targets):
+        """`1 - Var[targets - predictions] / Var[targets]`: 1 is a perfect critic, 0 no better
+        than a constant."""
+        var = tf.math.reduce_variance(targets)
+        return tf.where(var > 0, 1.0 - tf.math.reduce_variance(targets - predictions) / var, np.nan)
+
+    def rollout_outputs(self, batch):
+        """What the progress bar shows besides the losses: env steps and the running return."""
+        return {"rollout/env_steps": batch["env_steps"], "rollout/return": batch["episodic_return"]}
