@@ -8,10 +8,17 @@
                  losses, alternating updates (`GAN` for model.fit, `GANTask` for the engine),
                  the 2-D ring of Gaussians and its mode-collapse diagnostics
     fid          the Frechet distance on the features of the package's own classifier
+    autoregressive  what the autoregressive models share: exact log-likelihoods, ancestral
+                 sampling from seeded noise, the training task, all 2^D binary images
+    nade         NADE: shared-weight conditionals in O(DH) by a running activation
+    made         MADE: masked dense layers from unit degrees, order- and connectivity-
+                 agnostic training, the mixture over masks
+    pixelcnn     PixelCNN (masked convolutions A/B, residual blocks) and Gated PixelCNN
+                 (vertical and horizontal stacks), naive and fast samplers, receptive fields
 
 TensorFlow Probability is imported by the functions that need it, not here.
 
-Course: ch5 Deep Generative Models (5.1 VAE, 5.2 GAN).
+Course: ch5 Deep Generative Models (5.1 VAE, 5.2 GAN, 5.3 Autoregressive models).
 """
 
-from mp.generative import autoencoder, fid, gan, vae
+from mp.generative import autoencoder, autoregressive, fid, gan, made, nade, pixelcnn, vae

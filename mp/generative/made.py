@@ -186,18 +186,23 @@ class MADE(AutoregressiveMixin, keras.Model):
             masks.append(made_degrees(input_dim, hidden_units, order=order, rng=rng))
         self.orders = orders
         per_layer = [np.stack([degrees[i] for degrees in masks]) for i in range(len(masks[0]))]
-        self.hidden = [
-            MaskedDense(
+        # Attributes, not a list: TensorFlow checkpoints (the engine's) see only attributes.
+        for i, units in enumerate(hidden_units):
+            layer = MaskedDense(
                 units, per_layer[i], per_layer[i + 1], activation=activation, name=f"masked_{i}"
             )
-            for i, units in enumerate(hidden_units)
-        ]
+            setattr(self, f"masked_{i}", layer)
         channels = 1 if num_levels == 2 else num_levels
         out_degrees = np.repeat(per_layer[0], channels, axis=1)  # pixel d's K logits: d's degree
         self.output_layer = MaskedDense(
             input_dim * channels, per_layer[-1], out_degrees, strict=True, name="masked_output"
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def hidden(self):
+        """The hidden `MaskedDense` layers, in order."""
+        return [getattr(self, f"masked_{i}") for i in range(len(self.hidden_units))]
 
     def build(self, input_shape):
         size = int(np.prod(self.image_shape))

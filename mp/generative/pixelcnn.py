@@ -201,16 +201,22 @@ class PixelCNN(_PixelModel):
         self.first_kernel, self.kernel_size = first_kernel, kernel_size
         self.head_units, self.num_levels = head_units, num_levels
         self.first = MaskedConv2D(2 * filters, first_kernel, "A", name="conv_a")
-        self.blocks = [
-            [
-                keras.layers.Conv2D(filters, 1, name=f"block{b}_reduce"),
-                MaskedConv2D(filters, kernel_size, "B", name=f"block{b}_conv_b"),
-                keras.layers.Conv2D(2 * filters, 1, name=f"block{b}_expand"),
-            ]
-            for b in range(num_blocks)
-        ]
+        # Attributes, not lists: TensorFlow checkpoints (the engine's) see only attributes.
+        for b in range(num_blocks):
+            for part, layer in (
+                ("reduce", keras.layers.Conv2D(filters, 1, name=f"block{b}_reduce")),
+                ("conv_b", MaskedConv2D(filters, kernel_size, "B", name=f"block{b}_conv_b")),
+                ("expand", keras.layers.Conv2D(2 * filters, 1, name=f"block{b}_expand")),
+            ):
+                setattr(self, f"block{b}_{part}", layer)
         self.head = keras.layers.Conv2D(head_units, 1, name="head")
         self.logits_layer = keras.layers.Conv2D(_output_channels(num_levels), 1, name="logits")
+
+    @property
+    def blocks(self):
+        """`(reduce, conv_b, expand)` of each residual block."""
+        parts = ("reduce", "conv_b", "expand")
+        return [[getattr(self, f"block{b}_{p}") for p in parts] for b in range(self.num_blocks)]
 
     @property
     def receptive_rows(self):
@@ -356,18 +362,22 @@ class GatedPixelCNN(_PixelModel):
         self.image_shape, self.filters, self.num_layers = tuple(image_shape), filters, num_layers
         self.first_kernel, self.kernel_size = first_kernel, kernel_size
         self.head_units, self.num_levels, self.num_classes = head_units, num_levels, num_classes
-        self.gated = [
-            GatedBlock(
+        for i in range(num_layers):  # attributes: TensorFlow checkpoints see only those
+            block = GatedBlock(
                 filters,
                 first_kernel if i == 0 else kernel_size,
                 first=i == 0,
                 num_classes=num_classes,
                 name=f"gated{i}",
             )
-            for i in range(num_layers)
-        ]
+            setattr(self, f"gated{i}", block)
         self.head = keras.layers.Conv2D(head_units, 1, name="head")
         self.logits_layer = keras.layers.Conv2D(_output_channels(num_levels), 1, name="logits")
+
+    @property
+    def gated(self):
+        """The `GatedBlock`s, in order."""
+        return [getattr(self, f"gated{i}") for i in range(self.num_layers)]
 
     @property
     def receptive_rows(self):
