@@ -157,7 +157,8 @@ class OnPolicyTask(Task):
         for name, optimizer in self.optimizers.items():
             optimizer.build(self.optimizer_variables(name))
         obs_spec = tf.TensorSpec((self.num_envs, *c.observation_space.shape), tf.float32)
-        self.act = tf.function(self._act, input_signature=[obs_spec])
+        seed_spec = tf.TensorSpec((2,), tf.int32)
+        self._tf_act = tf.function(self._act, input_signature=[obs_spec, seed_spec])
         self.act_deterministic = tf.function(
             lambda obs: self.policy.mode(self.policy(obs)),
             input_signature=[tf.TensorSpec((None, *c.observation_space.shape), tf.float32)],
@@ -175,17 +176,28 @@ class OnPolicyTask(Task):
 
     # --- acting ---------------------------------------------------------------
 
-    def _act(self, observations):
-        params = self.policy(observations)
-        seed = tf.cast(self.generator.make_seeds(1)[:, 0], tf.int32)  # a stateless seed
-        actions = self.policy.distribution_from(params).sample(seed=seed)
-        return actions, self.policy.log_prob(params, actions)
+    def _act(self, observations, seed):
+        return self.policy.distribution_from(self.policy(observations)).sample(seed=seed)
+
+    def sampler(self):
+        """`(observations, rng) -> actions` of the current policy: its NumPy copy when it has
+        one, else the TFP distribution's sample (seeded from `rng`)."""
+        fast = self.policy.numpy_sampler()
+        if fast is not None:
+            return fast
+        return lambda obs, rng: self._tf_act(obs, rng.integers(0, 2**31 - 1, size=2, dtype=np.int32)).numpy()
 
     def data(self, start_step=0):
         """The Trainer's training data: an endless iterator of rollouts (one per update)."""
         del start_step  # the collector's checkpointed state says where the run is
         while True:
-            yield self.collector.collect(self.act)
+            yield self.collector.collect(self.sampler())
+
+    def old_log_probs(self, batch):
+        """[T * N] log pi_old(a_t | s_t) of the behaviour policy: today's policy, as the update
+        has not changed it yet."""
+        obs, actions = self.flat(batch["obs"]), self.flat(batch["actions"])
+        return tf.stop_gradient(self.policy.log_prob(self.policy(obs), actions))
 
     # --- shared pieces of the updates ---------------------------------------------
 

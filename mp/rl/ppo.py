@@ -112,7 +112,7 @@ class PPOTask(OnPolicyTask):
         self.traces += 1
         values, adv, returns = self.values_and_advantages(batch)
         obs, actions = self.flat(batch["obs"]), self.flat(batch["actions"])
-        old_log_probs = self.flat(batch["log_probs"])
+        old_log_probs = self.old_log_probs(batch)
         adv, returns, values = self.flat(adv), self.flat(returns), self.flat(values)
         clip_range = tf.constant(self.clip_range)
         if self.anneal_clip:

@@ -152,6 +152,7 @@ class Collector(tf.Module):
             "episode_return": np.zeros(n),
             "episode_length": np.zeros(n, np.int64),
             "discounted": np.zeros(n),  # the reward scaling's running return
+            "rng": np.random.default_rng(self.seed),  # the behaviour policy's sampling
             "episodes": [],  # (env_steps at the end, return, length)
         }
 
@@ -181,10 +182,15 @@ class Collector(tf.Module):
         return np.clip(actions, self.action_space.low, self.action_space.high)
 
     def collect(self, act):
-        """One rollout of `num_steps` steps with `act(observations) -> (actions, log_probs)`.
+        """One rollout of `num_steps` steps with `act(observations, rng) -> actions`.
 
-        Returns a dict of tensors: `obs` [T, N, D] (as the policy saw them), `actions`,
-        `log_probs` [T, N], `rewards` (scaled if asked), `terminated`, `truncated` [T, N]
+        `observations` are float32 [N, D] as the policy sees them, `rng` a NumPy generator
+        whose state is part of the collector's (checkpointed) state. The behaviour policy's
+        log-probabilities are not recorded: the policy has not changed when the update
+        starts, so the update recomputes them in its graph.
+
+        Returns a dict of tensors: `obs` [T, N, D] (as the policy saw them), `actions`
+        [T, N] or [T, N, A], `rewards` (scaled if asked), `terminated`, `truncated` [T, N]
         (float32 0/1), `final_obs` [T, N, D] (the observation each transition reached, the
         final one of an episode that ended), `last_obs` [N, D], and `env_steps` and
         `episodic_return` (the mean of the last 20 finished episodes, NaN before any)
@@ -202,14 +208,12 @@ class Collector(tf.Module):
         rewards = np.zeros((T, N), np.float32)
         terminated = np.zeros((T, N), np.float32)
         truncated = np.zeros((T, N), np.float32)
-        actions_list, log_probs = [], np.zeros((T, N), np.float32)
+        actions_list = []
         steps = int(self.env_steps.numpy())
         for t in range(T):
             obs[t] = self.observe(raw)
-            actions, log_prob = act(tf.constant(obs[t]))
-            actions = actions.numpy()
+            actions = np.asarray(act(obs[t], live["rng"]))
             actions_list.append(actions)
-            log_probs[t] = log_prob.numpy()
             raw, reward, term, trunc, infos = self.envs.step(self.env_action(actions))
             steps += N
             done = term | trunc
@@ -240,7 +244,6 @@ class Collector(tf.Module):
         batch = {
             "obs": tf.constant(obs),
             "actions": tf.constant(np.stack(actions_list)),
-            "log_probs": tf.constant(log_probs),
             "rewards": tf.constant(rewards),
             "terminated": tf.constant(terminated),
             "truncated": tf.constant(truncated),

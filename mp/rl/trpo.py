@@ -185,7 +185,7 @@ class TRPOTask(OnPolicyTask):
         values, adv, returns = self.values_and_advantages(batch)
         obs, actions = self.flat(batch["obs"]), self.flat(batch["actions"])
         adv, returns, values = normalize(self.flat(adv)), self.flat(returns), self.flat(values)
-        outputs = self.policy_update(obs, actions, self.flat(batch["log_probs"]), adv)
+        outputs = self.policy_update(obs, actions, self.old_log_probs(batch), adv)
         variables = self.optimizer_variables("value")
         v_loss = tf.constant(0.0)
         n_mini = self.batch_size // self.minibatch_size
