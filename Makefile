@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: train test bench fashion-mnist clean
+.PHONY: train test bench peers fashion-mnist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,23 @@ train: $(RUN_STAMP)
 test: $(TEST_STAMP) fashion-mnist
 	$(BIN)/python -m pytest -q -n 2 tests
 
-## make bench: throughput of the engine against keras Model.fit.
-bench: $(RUN_STAMP) fashion-mnist
-	$(BIN)/python -m benchmarks.throughput
+# The peers of the benchmarks (PyTorch, Stable-Baselines3) live in an environment of their
+# own, never in the package's install nor in `make test`. torch is pinned: 2.13.0 is a CPU
+# build, an unpinned torch pulls a CUDA build of several GB.
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+$(PEERS_STAMP): setup.py
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q --upgrade pip
+	$(PEERS)/bin/pip install -q -e . "torch==2.13.0" "stable-baselines3==2.9.2" "sb3-contrib==2.9.2"
+	touch $@
+
+## make peers: the benchmarks' environment (the package plus PyTorch and Stable-Baselines3).
+peers: $(PEERS_STAMP)
+
+## make bench: training throughput of the engine against Model.fit, a plain TF loop and PyTorch.
+bench: $(PEERS_STAMP) fashion-mnist
+	$(PEERS)/bin/python -m benchmarks.throughput
 
 # Best effort: Debian's dataset-fashion-mnist puts the idx files under
 # /usr/share/datasets/fashion-mnist. Tests that need it skip without it.
@@ -50,4 +64,4 @@ fashion-mnist:
 	else echo "note: no apt-get; Fashion-MNIST tests will be skipped"; fi
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(PEERS) runs build *.egg-info

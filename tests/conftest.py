@@ -35,3 +35,30 @@ def _float32_policy():
     keras = sys.modules.get("keras")  # a test that never imported Keras set no policy
     if keras is not None and keras.config.dtype_policy().name != "float32":
         keras.config.set_dtype_policy("float32")
+
+
+def _memory_mb():
+    """(resident, peak resident) of this process in MB, from /proc (Linux)."""
+    values = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, kb = line.split()[:2]
+                values[key] = int(kb) / 1024
+    return values.get("VmRSS:", 0.0), values.get("VmHWM:", 0.0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With `MP_TEST_MEMORY=<file>`, appends each test's resident and peak memory to it.
+
+    Finds which tests hold or raise the memory of a pytest process (`make test` keeps one
+    process under ~3 GB): `sort -k3 -n` the file, or look where the peak column jumps.
+    """
+    yield
+    log = os.environ.get("MP_TEST_MEMORY")
+    if log and os.path.exists("/proc/self/status"):
+        rss, peak = _memory_mb()
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(log, "a") as f:
+            f.write(f"{worker} {item.nodeid} {rss:.0f} {peak:.0f}\n")
