@@ -167,7 +167,7 @@ class AutoregressiveMixin:
         """`self(x)` in inference mode through one `tf.function` (traced once per shape)."""
         if getattr(self, "_predict", None) is None:
             self._predict = tf.function(lambda images: float32(self(images, training=False)))
-        return self._predict(tf.convert_to_tensor(x, self.compute_dtype)).numpy()
+        return self._predict(tf.cast(tf.convert_to_tensor(x), self.compute_dtype)).numpy()
 
     def _fit_kwargs(self):
         """Extra arguments of `call` for one training step of `model.fit` (MADE: its mask)."""
@@ -284,3 +284,145 @@ def learning_curves_figure(history):
             }
         ],
     )
+
+
+def positive_weights(model, seed=0):
+    """Sets every trainable weight to a small positive value: weights that cannot hide a
+    dependency (`tests/generative/causality.py`, `receptive_field_figure`).
+
+    Kernels (2-D or more) uniform in [0.5, 1.5] / fan-in (the product of all dimensions
+    but the last), vectors (biases) in [0.05, 0.15]. With inputs in [0, 1] every
+    pre-activation is then a positive sum: no ReLU is off, no two paths cancel, and
+    sums stay small enough that no tanh or sigmoid saturates to an exact 0 derivative.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        shape = tuple(weight.shape)
+        if len(shape) >= 2:
+            value = rng.uniform(0.5, 1.5, size=shape) / int(np.prod(shape[:-1]))
+        else:
+            value = rng.uniform(0.05, 0.15, size=shape)
+        weight.assign(value.astype(weight.dtype))
+    return model
+
+
+# --- what the app builds and reports --------------------------------------------------
+
+MODELS = ("nade", "made", "pixelcnn", "gated_pixelcnn")
+BINARIZATIONS = ("dynamic", "static")
+STATIC_THRESHOLD = 0.5
+
+
+def make_model(
+    kind,
+    image_shape,
+    *,
+    hidden_units=(500,),
+    num_masks=1,
+    order_agnostic=None,
+    filters=32,
+    num_layers=5,
+    head_units=64,
+    seed=0,
+):
+    """A built model by name (`MODELS`) for binary images of `image_shape`.
+
+    NADE uses `hidden_units[0]`; MADE all of `hidden_units`, `num_masks` and
+    `order_agnostic` (default: `num_masks > 1`); PixelCNN `filters`, `num_layers`
+    residual blocks and `head_units`; Gated PixelCNN `filters`, `num_layers` gated
+    layers and `head_units`.
+    """
+    from mp.generative import made, nade, pixelcnn
+
+    if kind not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}. Received: model={kind!r}")
+    if kind == "nade":
+        return nade.make_nade(image_shape, int(hidden_units[0]))
+    if kind == "made":
+        return made.make_made(
+            image_shape,
+            tuple(hidden_units),
+            num_masks=num_masks,
+            order_agnostic=order_agnostic,
+            seed=seed,
+        )
+    options = dict(filters=filters, head_units=head_units)
+    if kind == "pixelcnn":
+        return pixelcnn.make_pixelcnn(image_shape, num_blocks=num_layers, **options)
+    return pixelcnn.make_gated_pixelcnn(image_shape, num_layers=num_layers, **options)
+
+
+def check_binarization(binarize):
+    if binarize not in BINARIZATIONS:
+        raise ValueError(
+            f"binarize must be one of {', '.join(BINARIZATIONS)}. Received: binarize={binarize!r}"
+        )
+
+
+def training_images(data, binarize, seed=0, start=0):
+    """Batches `(images, labels)` in [0, 1] -> binary image batches.
+
+    `dynamic`: redrawn as Bernoulli(grey level) each time, keyed by `(seed, batch index)`
+    (`mp.generative.vae.training_images`: the VAE's and this chapter's bits are the same);
+    `static`: thresholded at `STATIC_THRESHOLD`.
+    """
+    from mp.generative import vae
+
+    if binarize == "dynamic":
+        return vae.training_images(data, "dynamic", seed, start)
+    return data.map(lambda images, labels: tf.cast(images > STATIC_THRESHOLD, images.dtype))
+
+
+def evaluation_images(images, binarize):
+    """uint8 test images -> binary float32: `dynamic` draws them once with the VAE's fixed
+    seed (`vae.TEST_BINARIZATION_SEED`: every model of chapter 5 is scored on the same
+    bits), `static` thresholds them."""
+    from mp.generative import vae
+
+    if binarize == "dynamic":
+        return vae.evaluation_images(images, "dynamic")
+    return (images.astype(np.float32) / 255.0 > STATIC_THRESHOLD).astype(np.float32)
+
+
+def binarization_metrics(binarize):
+    """How the test bits were made, for `metrics.json`."""
+    from mp.generative import vae
+
+    if binarize == "dynamic":
+        return {"binarization": "dynamic", "binarization_seed": vae.TEST_BINARIZATION_SEED}
+    return {"binarization": "static", "binarization_threshold": STATIC_THRESHOLD}
+
+
+def report(model, test_x, *, seed=0, num_samples=64, time_naive_sampler=False):
+    """Exact test NLL, samples and their timing, and the figures of a trained model.
+
+    Returns `(metrics, figures)`: `nll_nats` and `bits_per_dim` (MADE with several
+    masks: of the mixture over masks, plus `nll_nats_one_mask` of mask 0),
+    `test_images`, `sample_seconds` (the model's own sampler: NADE's O(DH) recursion,
+    the PixelCNNs' band sampler, MADE's D passes) and with `time_naive_sampler` for the
+    PixelCNNs `sample_seconds_naive`, `sample_speedup` and `samples_identical`; figures
+    `samples` and, for the PixelCNNs, `receptive_field`.
+    """
+    from mp.generative import pixelcnn
+
+    num_pixels = int(np.prod(model.image_shape))
+    metrics = nll_metrics(test_log_probs(model, test_x), num_pixels)
+    if getattr(model, "num_masks", 1) > 1:
+        one = nll_metrics(test_log_probs(model, test_x, mask_index=0), num_pixels)
+        metrics["nll_nats_one_mask"] = one["nll_nats"]
+        metrics["num_masks"] = model.num_masks
+    metrics["test_images"] = len(test_x)
+    images, metrics["sample_seconds"] = timed_samples(model.sample, num_samples, seed=seed)
+    pixel_model = isinstance(model, (pixelcnn.PixelCNN, pixelcnn.GatedPixelCNN))
+    if pixel_model and time_naive_sampler:
+        sampler = lambda n, seed: pixelcnn.naive_sample(model, n, seed=seed)  # noqa: E731
+        naive, seconds = timed_samples(sampler, num_samples, seed=seed)
+        metrics |= {
+            "sample_seconds_naive": seconds,
+            "sample_speedup": seconds / metrics["sample_seconds"],
+            "samples_identical": bool(np.array_equal(naive, images)),
+        }
+    figures = {"samples": samples_figure(images, f"{num_samples} samples of {model.name}")}
+    if pixel_model:
+        figures["receptive_field"] = pixelcnn.comparison_figure(model)
+    return metrics, figures

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mp.engine.task import float32
 from mp.generative.autoregressive import AutoregressiveMixin, check_num_levels
 
 
@@ -244,7 +245,8 @@ class MADE(AutoregressiveMixin, keras.Model):
         from mp.generative.autoregressive import ancestral_sample
 
         def logits_fn(x):
-            return self(tf.constant(x, self.compute_dtype), mask_index=mask_index).numpy()
+            x = tf.cast(tf.convert_to_tensor(x), self.compute_dtype)
+            return float32(self(x, mask_index=mask_index)).numpy()
 
         return ancestral_sample(
             logits_fn,

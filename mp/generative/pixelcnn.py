@@ -105,6 +105,13 @@ class MaskedConv2D(keras.layers.Conv2D):
         return config | {"mask_type": self.mask_type}
 
 
+def _relu(x):
+    """`max(x, 0)` of a residual sum. As `tf.nn.relu` after an add, TensorFlow's graph
+    optimiser (remapper) tried to fuse it into the convolution before and logged an error
+    on every training graph; `tf.maximum` is left alone."""
+    return tf.maximum(x, tf.zeros_like(x))
+
+
 def _output_channels(num_levels):
     return 1 if num_levels == 2 else num_levels
 
@@ -128,8 +135,12 @@ class _PixelModel(AutoregressiveMixin, keras.Model):
         return sum_per_example(pixel_log_probs(x, logits, self.num_levels))
 
     def _logits_function(self, labels=None):
-        """One tf.function `images -> float32 logits` for any batch and height (traced once)."""
-        spec = tf.TensorSpec([None, None, self.image_shape[1], 1], self.compute_dtype)
+        """One tf.function `images -> float32 logits` for any batch and height (traced once).
+
+        Images come as float32 (float64 for a float64 model) and are cast to the compute
+        dtype inside.
+        """
+        spec = tf.TensorSpec([None, None, self.image_shape[1], 1], _numpy_dtype(self))
         if self.num_classes:
             labels = tf.constant(labels, tf.int32)
             return tf.function(lambda x: float32(self((x, labels))), input_signature=[spec])
@@ -139,6 +150,11 @@ class _PixelModel(AutoregressiveMixin, keras.Model):
         """Samples, one pixel at a time in raster order (`fast_sample` or `naive_sample`)."""
         sampler = fast_sample if fast else naive_sample
         return sampler(self, num_samples, seed=seed, labels=labels)
+
+
+def _numpy_dtype(model):
+    """float64 for a float64 model, else float32 (NumPy has no bfloat16)."""
+    return "float64" if model.compute_dtype == "float64" else "float32"
 
 
 def naive_sample(model, num_samples, *, seed=0, labels=None):
@@ -156,7 +172,7 @@ def _sample(model, num_samples, seed, labels, band):
     logits_of = model._logits_function(labels)
     noise = sampling_noise(num_samples, height * width, model.num_levels, seed=seed)
     noise = noise.reshape(num_samples, height, width, *noise.shape[2:])
-    x = np.zeros([num_samples, height, width, 1], model.compute_dtype)
+    x = np.zeros([num_samples, height, width, 1], _numpy_dtype(model))
     for i in range(height):
         top = 0 if band is None else max(0, i - band)
         rows = x if band is None else x[:, top : i + 1]
@@ -228,10 +244,10 @@ class PixelCNN(_PixelModel):
         x, _ = self._split(inputs)
         h = self.first(x)
         for reduce, conv, expand in self.blocks:
-            y = reduce(tf.nn.relu(h))
+            y = reduce(_relu(h))
             y = conv(tf.nn.relu(y))
             h = h + expand(tf.nn.relu(y))
-        h = self.head(tf.nn.relu(h))
+        h = self.head(_relu(h))
         return float32(self.logits_layer(tf.nn.relu(h)))
 
     def get_config(self):
@@ -449,37 +465,66 @@ def receptive_field(model, pixel, *, seed=0, num_inputs=4):
 
 
 def receptive_field_figure(models, pixel=None, titles=None):
-    """One panel per model: the pixels output `pixel` depends on (white), the pixels it
-    should depend on but does not (red: the blind spot), the pixel itself (blue).
+    """One panel per model: which earlier pixels output `pixel`'s logits depend on.
+
+    White: seen. Red: earlier pixels in the rows the model reaches that it does not see
+    (the blind spot). Grey: earlier rows beyond its reach (a finite receptive field, not
+    a blind spot). Blue: the pixel itself.
 
     Args:
       models: PixelCNN-like models of one image shape.
-      pixel: `(i, j)`; default `(H - 2, W // 2)`.
+      pixel: `(i, j)`; default `(H - 2, W // 4)`, left of centre so the blind spot, up
+        and to the right, fits in the image.
       titles: one per model (default the model's name).
     """
     from mp.plotting import pyplot
 
     plt = pyplot()
     height, width, _ = models[0].image_shape
-    pixel = pixel or (height - 2, width // 2)
+    pixel = pixel or (height - 2, width // 4)
     figure, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 4), squeeze=False)
     for axis, model, title in zip(axes[0], models, titles or [m.name for m in models]):
         seen = receptive_field(model, pixel) > 0
         before = np.zeros([height, width], bool)
         before.flat[: pixel[0] * width + pixel[1]] = True
+        reached = np.zeros([height, width], bool)
+        reached[np.flatnonzero(seen.any(axis=1)).min() if seen.any() else pixel[0] :] = True
+        blind = before & ~seen & reached
         picture = np.zeros([height, width, 3])
         picture[seen] = 1.0
-        picture[before & ~seen] = (0.85, 0.1, 0.1)
+        picture[before & ~seen & ~reached] = 0.45
+        picture[blind] = (0.85, 0.1, 0.1)
         picture[pixel] = (0.2, 0.4, 1.0)
         axis.imshow(picture, interpolation="nearest")
         axis.set_xticks([])
         axis.set_yticks([])
-        blind = int((before & ~seen).sum())
         axis.set_title(
             f"{title}\nsees {int(seen.sum())} of {int(before.sum())} earlier pixels, "
-            f"blind to {blind}",
+            f"blind to {int(blind.sum())}",
             fontsize=8,
         )
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def comparison_figure(model, pixel=None):
+    """`receptive_field.png` of a run: the trained `model`'s receptive field next to a
+    plain and a gated PixelCNN of the same depth and kernels with positive weights
+    (`mp.generative.autoregressive.positive_weights`: no dependency hidden by dead
+    units), where the plain one's blind spot and the gated one's full field show.
+    """
+    from mp.generative.autoregressive import positive_weights
+
+    depth = model.num_blocks if isinstance(model, PixelCNN) else model.num_layers
+    options = dict(
+        filters=4, first_kernel=model.first_kernel, kernel_size=model.kernel_size, head_units=8
+    )
+    plain = positive_weights(make_pixelcnn(model.image_shape, num_blocks=depth, **options))
+    gated = positive_weights(make_gated_pixelcnn(model.image_shape, num_layers=depth, **options))
+    titles = [
+        f"{model.name} (trained weights)",
+        f"PixelCNN, {depth} blocks (positive weights)",
+        f"Gated PixelCNN, {depth} layers (positive weights)",
+    ]
+    return receptive_field_figure([model, plain, gated], pixel, titles)

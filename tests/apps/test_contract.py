@@ -74,6 +74,9 @@ TINY = {
         trunk_units=8, batch_size=16, train_steps=2, log_every=1, single_task=False
     ),
     "train_rl": dict(algo=["qlearning"], env="CliffWalking-v1", episodes=5, eval_episodes=1),
+    "train_autoregressive": dict(
+        model="made", hidden_units=["8"], batch_size=16, train_steps=2, log_every=1
+    ),
 }
 APPS = {name: importlib.import_module(f"apps.{name}") for name in TINY}
 

@@ -24,6 +24,8 @@ APP_MODULES = {
     "rnn": "train_rnn",
     "gan": "train_gan",
     "vae": "train_vae",
+    "ar": "train_autoregressive",  # ar_<model>_<dataset>.cfg
+    "autoregressive": "train_autoregressive",  # smoke_autoregressive.cfg
 }
 # Importing every app defines every flag, so each flagfile parses in one FlagValues.
 APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}

@@ -37,6 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mp.generative.autoregressive import positive_weights
+
 
 @contextlib.contextmanager
 def float64_keras():
@@ -62,19 +64,10 @@ def build_in_float64(build_fn):
 def cannot_hide(model, seed=0):
     """Sets every trainable weight to a small positive value (see the module docstring).
 
-    Kernels (2-D or more) uniform in [0.5, 1.5] / fan-in (fan-in: the product of all
-    dimensions but the last); vectors (biases, embeddings' rows alike) in [0.05, 0.15].
+    `mp.generative.autoregressive.positive_weights`: kernels (2-D or more) uniform in
+    [0.5, 1.5] / fan-in (all dimensions but the last), vectors in [0.05, 0.15].
     """
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        shape = tuple(weight.shape)
-        if len(shape) >= 2:
-            fan_in = int(np.prod(shape[:-1]))
-            value = rng.uniform(0.5, 1.5, size=shape) / fan_in
-        else:
-            value = rng.uniform(0.05, 0.15, size=shape)
-        weight.assign(value.astype(weight.dtype))
-    return model
+    return positive_weights(model, seed)
 
 
 def random_inputs(shape, num_inputs=3, seed=1):
