@@ -27,6 +27,7 @@ Course: ch6.2 Deep Reinforcement Learning (sampling trajectories with the curren
 """
 
 import pickle
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -135,19 +136,21 @@ class Collector(tf.Module):
         self.ret_rms = RunningMeanStd((), name="ret_rms") if normalize_reward else None
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="env_steps")
         self.state = tf.Variable("", dtype=tf.string, trainable=False, name="state")
-        self._live = None  # the Python-side state, loaded from `state` at the first rollout
+        # the Python-side state, loaded from `state` at the first rollout; in a namespace, which
+        # tf.Module does not track (it would wrap the dict and refuse to checkpoint it)
+        self._python = types.SimpleNamespace(live=None)
 
     # --- state ------------------------------------------------------------------
 
     def _start(self):
         if self.state.numpy():
-            self._live = pickle.loads(self.state.numpy())
-            self.envs.__dict__.update(self._live.pop("vector_env"))
+            self._python.live = pickle.loads(self.state.numpy())
+            self.envs.__dict__.update(self._python.live.pop("vector_env"))
             return
         observations, _ = self.envs.reset(seed=self.seed)
         self.envs.action_space.seed(self.seed)
         n = self.num_envs
-        self._live = {
+        self._python.live = {
             "obs": observations,
             "episode_return": np.zeros(n),
             "episode_length": np.zeros(n, np.int64),
@@ -158,14 +161,14 @@ class Collector(tf.Module):
 
     def _save(self):
         vector_env = {k: v for k, v in self.envs.__dict__.items() if k != "env_fns"}
-        self.state.assign(pickle.dumps(self._live | {"vector_env": vector_env}))
+        self.state.assign(pickle.dumps(self._python.live | {"vector_env": vector_env}))
 
     @property
     def episodes(self):
         """Finished training episodes as an array [E, 3]: env steps at the end, return, length."""
-        if self._live is None:
+        if self._python.live is None:
             self._start()
-        return np.array(self._live["episodes"], np.float64).reshape(-1, 3)
+        return np.array(self._python.live["episodes"], np.float64).reshape(-1, 3)
 
     def observe(self, observations):
         """What the policy sees: normalised (if asked) float32 observations."""
@@ -196,9 +199,9 @@ class Collector(tf.Module):
         `episodic_return` (the mean of the last 20 finished episodes, NaN before any)
         as scalars.
         """
-        if self._live is None:
+        if self._python.live is None:
             self._start()
-        live, T, N = self._live, self.num_steps, self.num_envs
+        live, T, N = self._python.live, self.num_steps, self.num_envs
         raw = live["obs"]
         if self.obs_rms is not None and int(self.env_steps.numpy()) == 0:
             self.obs_rms.update(raw)
