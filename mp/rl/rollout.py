@@ -27,6 +27,7 @@ Course: ch6.2 Deep Reinforcement Learning (sampling trajectories with the curren
 """
 
 import pickle
+import time
 import types
 
 import numpy as np
@@ -142,7 +143,12 @@ class Collector(tf.Module):
 
     # --- state ------------------------------------------------------------------
 
+    def seconds(self):
+        """Wall seconds of collecting and updating so far, over resumed runs too."""
+        return self._python.live["seconds"] + time.perf_counter() - self._python.started
+
     def _start(self):
+        self._python.started = time.perf_counter()
         if self.state.numpy():
             self._python.live = pickle.loads(self.state.numpy())
             self.envs.__dict__.update(self._python.live.pop("vector_env"))
@@ -157,9 +163,13 @@ class Collector(tf.Module):
             "discounted": np.zeros(n),  # the reward scaling's running return
             "rng": np.random.default_rng(self.seed),  # the behaviour policy's sampling
             "episodes": [],  # (env_steps at the end, return, length)
+            "episode_seconds": [],  # wall seconds at the end (`seconds()`)
+            "seconds": 0.0,
         }
 
     def _save(self):
+        self._python.live["seconds"] = self.seconds()
+        self._python.started = time.perf_counter()
         vector_env = {k: v for k, v in self.envs.__dict__.items() if k != "env_fns"}
         self.state.assign(pickle.dumps(self._python.live | {"vector_env": vector_env}))
 
@@ -169,6 +179,13 @@ class Collector(tf.Module):
         if self._python.live is None:
             self._start()
         return np.array(self._python.live["episodes"], np.float64).reshape(-1, 3)
+
+    @property
+    def episode_seconds(self):
+        """Wall seconds (`seconds()`) at the end of each finished training episode."""
+        if self._python.live is None:
+            self._start()
+        return np.array(self._python.live["episode_seconds"], np.float64)
 
     def observe(self, observations):
         """What the policy sees: normalised (if asked) float32 observations."""
@@ -231,6 +248,7 @@ class Collector(tf.Module):
                 live["episodes"].append(
                     (steps, float(live["episode_return"][i]), int(live["episode_length"][i]))
                 )
+                live["episode_seconds"].append(self.seconds())
             live["episode_return"][done] = 0.0
             live["episode_length"][done] = 0
             if self.ret_rms is not None:
