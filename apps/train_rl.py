@@ -1,4 +1,4 @@
-"""Tabular reinforcement learning: `python -m apps.train_rl --flagfile=flags/rl_frozenlake_dp.cfg`.
+"""Reinforcement learning: `python -m apps.train_rl --flagfile=flags/rl_frozenlake_dp.cfg`.
 
     environment (mp.rl.tabular) -> algorithm(s) (mp.rl.registry: dp, montecarlo, td)
     -> learning_curves.png, values.png, policy.txt, values.npz, train/ -> metrics.json
@@ -10,12 +10,25 @@ their learning curves are averaged over the runs. Dynamic programming is determi
 runs once. `mp.rl.comparison.Comparison` does the set-up, the runs and the metrics (documented
 there); this app adds the flags and the files.
 
-The algorithms are NumPy loops over episodes, with no Trainer: of the shared flags only
-`--model_dir`, `--seed` and `--log_every` (episodes between progress lines) mean something
-here; the others are refused.
+The tabular algorithms are NumPy loops over episodes, with no Trainer: of the shared flags
+`--model_dir`, `--seed`, `--log_every` (episodes between progress lines) and `--deterministic`
+(they are deterministic for a seed anyway) mean something here; the others are refused.
 
-Course: ch6.1 Bootcamp (6.1.1 Dynamic Programming, 6.1.2 Monte Carlo, 6.1.3 TD).
+Deep policy-gradient methods (ch6.2): `--algo=reinforce|a2c|ppo|trpo --env=CartPole-v1
+--env_steps=100000 [--num_envs --num_steps --gamma --baseline]` trains one algorithm through
+the engine (`mp.rl.deep`: rl-baselines3-zoo settings per environment, which the flags
+override), `--log_every` updates between progress lines and checkpoints; SIGTERM then the
+same command resumes (`--deterministic`: exactly). metrics.json: `env_steps`, `mean_return`
+(last 20 training episodes), `eval_mean_return`, `eval_std_return` (deterministic policy,
+`--eval_episodes` seeded episodes), `steps_to_threshold`, `seconds_to_threshold` (running mean
+of 20 reaching `--target_return`, null if never), `wall_seconds`, `global_step` (updates);
+figures: learning_curves.png; model.keras is the policy.
+
+Course: ch6.1 Bootcamp (6.1.1 Dynamic Programming, 6.1.2 Monte Carlo, 6.1.3 TD), ch6.2 Deep
+Reinforcement Learning.
 """
+
+import inspect
 
 from absl import flags
 
@@ -29,12 +42,13 @@ _OWN_FLAGS = (
         "env",
         "FrozenLake-v1",
         "Environment: FrozenLake-v1, CliffWalking-v1, Taxi-v4 (alias Taxi-v3), Blackjack-v1, "
-        "RandomWalk, Gambler.",
+        "RandomWalk, Gambler; deep algorithms: CartPole-v1, Acrobot-v1, Pendulum-v1, "
+        "MountainCarContinuous-v0, LunarLander-v3 (needs box2d).",
     ),
     (flags.DEFINE_string, "map_name", "4x4", "FrozenLake map: 4x4 or 8x8 (other envs: ignored)."),
     (flags.DEFINE_boolean, "slippery", True, "FrozenLake: slippery ice (other envs: ignored)."),
     (flags.DEFINE_float, "p_heads", 0.4, "Gambler: probability of winning a stake."),
-    (flags.DEFINE_float, "gamma", 1.0, "Discount factor in [0, 1]."),
+    (flags.DEFINE_float, "gamma", None, "Discount in [0, 1]; unset: 1 (tabular), the preset (deep)."),
     (
         flags.DEFINE_list,
         "alpha",
@@ -77,24 +91,27 @@ _OWN_FLAGS = (
     ),
     (flags.DEFINE_integer, "episodes", 500, "Training episodes per run."),
     (flags.DEFINE_integer, "runs", 1, "Independent runs (seeds seed..)."),
-    (
-        flags.DEFINE_integer,
-        "eval_episodes",
-        1000,
-        "Seeded episodes of the greedy policy after training; 0 skips the evaluation.",
-    ),
+    (flags.DEFINE_integer, "eval_episodes", None, "Seeded episodes of the greedy policy after "
+     "training; 0 skips the evaluation. Unset: 1000 (tabular), 10 (deep)."),
     (flags.DEFINE_integer, "last_episodes", 100, "mean_return averages the last these episodes."),
     (flags.DEFINE_integer, "smooth", 10, "Moving-average window of curves."),
+    (flags.DEFINE_integer, "env_steps", 100_000, "Deep algorithms: environment steps."),
+    (flags.DEFINE_integer, "num_envs", None, "Deep: environments stepped together (preset)."),
+    (flags.DEFINE_integer, "num_steps", None, "Deep: steps per environment and update (preset)."),
+    (flags.DEFINE_enum, "baseline", "value", ["value", "moving_average", "none"], "reinforce."),
+    (flags.DEFINE_float, "target_return", None, "Deep: threshold of steps_to_threshold."),
 )
 for _define, _name, *_args in _OWN_FLAGS:
     runner.define_once(_define, _name, *_args)
-HONOURED = ("model_dir", "seed", "log_every")  # NumPy algorithms: no Trainer, data or optimizer
+HONOURED = ("model_dir", "seed", "log_every", "deterministic")  # no data, optimizer flags
 APP = runner.App(
     "train_rl",
     own=tuple(row[1] for row in _OWN_FLAGS),
     refuses=tuple(n for n in runner.RunConfig.names() if n not in HONOURED),
 )
-NOT_COMPARISON = ("algo", "env", "map_name", "slippery", "p_heads", "smooth")  # the app's own
+NOT_COMPARISON = ("algo", "env", "map_name", "slippery", "p_heads", "smooth", "env_steps",
+                  "num_envs", "num_steps", "baseline", "target_return")  # the app's own
+DEEP_OWN = ("algo", "env", "gamma", "eval_episodes") + NOT_COMPARISON[6:]
 
 
 def _env_kwargs(env, map_name, slippery, p_heads):
@@ -113,7 +130,7 @@ def run(
     map_name="4x4",
     slippery=True,
     p_heads=0.4,
-    gamma=1.0,
+    gamma=None,
     alpha=None,
     epsilon=None,
     epsilon_end=None,
@@ -127,9 +144,14 @@ def run(
     policy="uniform",
     episodes=500,
     runs=1,
-    eval_episodes=1000,
+    eval_episodes=None,
     last_episodes=100,
     smooth=10,
+    env_steps=100_000,
+    num_envs=None,
+    num_steps=None,
+    baseline="value",
+    target_return=None,
     progress=True,
     **shared,
 ):
@@ -143,12 +165,19 @@ def run(
     Raises:
       ValueError: for bad input, before anything is written.
     """
-    from mp.rl import comparison, evaluation as rl_eval
+    from mp.rl import comparison, deep, evaluation as rl_eval
 
+    algos = [algo] if isinstance(algo, str) else list(algo)
+    if any(a in deep.ALGORITHMS for a in algos):
+        own = {name: value for name, value in locals().items() if name in APP.own}
+        return _run_deep(algos, own, model_dir, shared, progress)
+    gamma = 1.0 if gamma is None else gamma
+    eval_episodes = 1000 if eval_episodes is None else eval_episodes
     own = {name: value for name, value in locals().items() if name in APP.own}
     common.check_counts(smooth=smooth)
     model_dir = model_dir or common.default_model_dir(APP.name, env)
     config = APP.config(shared | {"model_dir": model_dir})
+    assert config.deterministic in (True, False)  # NumPy algorithms: deterministic for a seed
     setup = comparison.Comparison(
         algo,
         env,
@@ -178,6 +207,41 @@ def run(
         for name, m in metrics["results"].items()
     )
     return run.finish(metrics, summary)
+
+
+def _run_deep(algos, own, model_dir, shared, progress):
+    """One deep policy-gradient algorithm through the engine (see the module docstring)."""
+    from mp.rl import deep
+
+    if len(algos) != 1:
+        raise ValueError(f"train one deep algorithm at a time. Received: algo={','.join(algos)}")
+    defaults = {k: p.default for k, p in inspect.signature(run).parameters.items()}
+    tabular = [f"--{k}={v}" for k, v in own.items()
+               if k not in DEEP_OWN and v != defaults[k] and (v or defaults[k] is not None)]
+    if tabular:
+        raise ValueError(f"--algo={algos[0]} cannot honour {', '.join(tabular)}; leave it unset")
+    own["eval_episodes"] = 10 if own["eval_episodes"] is None else own["eval_episodes"]
+    algo, env = algos[0], own["env"]
+    if env not in deep.ENVIRONMENTS:
+        raise ValueError(f"env must be one of {', '.join(deep.ENVIRONMENTS)} for --algo={algo}. "
+                         f"Received: env={env!r}")
+    common.check_counts(env_steps=own["env_steps"], eval_episodes=own["eval_episodes"] or 1)
+    config = APP.config(shared | {"model_dir": model_dir or common.default_model_dir(APP.name, env)})
+    target = own["target_return"] if own["target_return"] is not None else deep.TARGETS.get(env)
+    extra = {"baseline": own["baseline"]} if algo == "reinforce" else {}
+    task = deep.make_task(algo, env, own["env_steps"], seed=config.seed, num_envs=own["num_envs"],
+                          num_steps=own["num_steps"], gamma=own["gamma"], **extra)
+    experiment = runner.Experiment(APP, config, own | {"algo": [algo]}, progress=progress)
+    trainer = experiment.trainer(task, task.total_updates, checkpoint_every=config.log_every)
+    result = trainer.fit(task.data)
+    metrics = experiment.metrics(result, task.total_updates) | {"algo": algo, "env": env}
+    metrics |= deep.run_metrics(task, target_return=target, eval_episodes=own["eval_episodes"],
+                                seed=config.seed)
+    experiment.export(task)
+    figure = deep.learning_curves_figure({algo: task.collector.episodes}, title=env, target=target)
+    experiment.save_figure(figure, "learning_curves.png")
+    summary = f"{algo} on {env}: mean_return {metrics['mean_return']}, eval {metrics.get('eval_mean_return')}"
+    return experiment.finish(metrics, summary)
 
 
 flag_values = APP.flag_values

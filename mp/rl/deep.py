@@ -28,6 +28,9 @@ ENVIRONMENTS = (
     "CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0", "LunarLander-v3",
 )
 WINDOW = 20  # training episodes in the running mean
+# "solved" thresholds of the running mean (gymnasium's reward_threshold where it has one)
+TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0,
+           "LunarLander-v3": 200.0, "MountainCarContinuous-v0": 90.0}
 
 # rl-baselines3-zoo (hyperparams/{ppo,a2c,trpo}.yml), in this package's argument names
 _ZOO = {
@@ -99,7 +102,10 @@ def make_task(algo, env_id, env_steps, *, seed=0, **overrides):
     options = settings(algo, env_id) | {k: v for k, v in overrides.items() if v is not None}
     options.setdefault("num_envs", 8)
     cls = ALGORITHMS[algo]
-    num_steps = options.get("num_steps") or _num_steps_default(cls)
+    num_steps = options.get("num_steps", _num_steps_default(cls))
+    for key, value in (("num_envs", options["num_envs"]), ("num_steps", num_steps)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{key} must be a positive integer. Received: {key}={value}")
     per_update = options["num_envs"] * num_steps
     updates = env_steps // per_update
     if updates < 1:

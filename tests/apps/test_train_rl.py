@@ -163,7 +163,7 @@ def test_flag_values_are_the_arguments_of_run():
     # run() takes the own flags by name and the shared ones it honours through **shared.
     accepted = set(inspect.signature(train_rl.run).parameters) - {"progress", "shared"}
     assert set(train_rl.flag_values()) == accepted | set(train_rl.APP.supported)
-    assert set(train_rl.APP.supported) == {"model_dir", "seed", "log_every"}
+    assert set(train_rl.APP.supported) == {"model_dir", "seed", "log_every", "deterministic"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,60 @@
+"""The app contract of train_rl's deep policy-gradient algorithms (ch6.2)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from apps import train_rl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEYS = {"env_steps", "mean_return", "eval_mean_return", "eval_std_return", "steps_to_threshold",
+        "seconds_to_threshold", "wall_seconds", "global_step"}
+
+
+def test_tiny_run_writes_the_metrics_and_figures(tmp_path):
+    metrics = train_rl.run(str(tmp_path / "run"), algo=["a2c"], env="CartPole-v1", env_steps=400,
+                           eval_episodes=2, log_every=5, progress=False)
+    assert KEYS <= set(metrics)
+    assert metrics["env_steps"] == 400 and metrics["global_step"] == 10  # 8 envs x 5 steps
+    assert metrics["steps_to_threshold"] is None  # 400 steps cannot balance 475
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["eval_mean_return"] == metrics["eval_mean_return"]
+    for name in ("learning_curves.png", "model.keras", "flags.cfg"):
+        assert (tmp_path / "run" / name).exists()
+    assert "--algo=a2c" in (tmp_path / "run" / "flags.cfg").read_text()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(algo=["ppo"], env="NoSuchEnv-v0"), "env must be one of"),
+        (dict(algo=["ppo"], env="CartPole-v1", env_steps=0), "env_steps must be a positive"),
+        (dict(algo=["ppo"], env="CartPole-v1", env_steps=100), "less than one rollout"),
+        (dict(algo=["ppo", "a2c"], env="CartPole-v1"), "one deep algorithm at a time"),
+        (dict(algo=["ppo"], env="CartPole-v1", alpha=["0.5"]), "cannot honour --alpha"),
+        (dict(algo=["trpo"], env="CartPole-v1", num_envs=0), "num_envs must be"),
+    ],
+)
+def test_bad_input_writes_nothing(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_rl.run(str(tmp_path / "run"), progress=False, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_command_line_bad_environment_exits_2_and_smoke(tmp_path):
+    bad = subprocess.run(
+        [sys.executable, "-m", "apps.train_rl", "--algo=ppo", "--env=Pong-v5",
+         f"--model_dir={tmp_path / 'bad'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Pong-v5" in lines[0]
+    smoke = subprocess.run(
+        [sys.executable, "-m", "apps.train_rl", "--flagfile=flags/smoke_rl_ppo.cfg",
+         f"--model_dir={tmp_path / 'smoke'}"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert smoke.returncode == 0, smoke.stderr
+    metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
+    assert KEYS <= set(metrics) and metrics["env_steps"] == 2048
