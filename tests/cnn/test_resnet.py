@@ -16,6 +16,7 @@ from mp.cnn.resnet import (
     resnet_cifar,
     stage_outputs,
 )
+from tests.shapes import shapes_only
 
 
 def _counts(model):
@@ -70,18 +71,21 @@ def test_resnet18_and_resnet34_parameter_counts():
     #   conv5: 1,179,648 + 2,359,296 + 131,072 + 3,072 = 3,673,088; + 4,720,640 -> 8,393,728
     #   logits 512*1000 + 1000 = 513,000. Sum: 11,689,512 (the paper's ~11.7M).
     # Moving statistics: 2 * (64 + 2*2*64 + 5*128 + 5*256 + 5*512) = 2 * 4,800 = 9,600.
-    model = resnet18((224, 224, 3), 1000)
+    with shapes_only():
+        model = resnet18((224, 224, 3), 1000)
     assert _counts(model) == (11_689_512 + 9_600, 11_689_512)
     # ResNet-34, blocks [3, 4, 6, 3]: each extra basic block of width w adds 2 * 9 * w^2 + 4w:
     #   conv2 +1 * 73,984; conv3 +2 * 295,424; conv4 +4 * 1,180,672; conv5 +1 * 4,720,640
     #   11,689,512 + 73,984 + 590,848 + 4,722,688 + 4,720,640 = 21,797,672 (paper: ~21.8M).
     # Moving statistics: 9,600 + 2 * (2*64 + 4*128 + 8*256 + 2*512) = 9,600 + 7,424 = 17,024.
-    model = resnet34((224, 224, 3), 1000)
+    with shapes_only():
+        model = resnet34((224, 224, 3), 1000)
     assert _counts(model) == (21_797_672 + 17_024, 21_797_672)
 
 
 def test_end_points_follow_keras_names_and_shapes():
-    model = resnet18((224, 224, 3), None, pooling=None)
+    with shapes_only():
+        model = resnet18((224, 224, 3), None, pooling=None)
     shapes = {name: tuple(t.shape[1:]) for name, t in stage_outputs(model).items()}
     # 224 -> 112 (conv 7x7/2) -> 56 (max-pool 3x3/2) -> 56, 28, 14, 7 (stages).
     assert shapes == {
