@@ -143,6 +143,10 @@ class AutoregressiveMixin:
 
     num_levels = 2
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nll_tracker = keras.metrics.Mean(name="nll")  # model.fit's metric
+
     def log_prob(self, x, training=False, **kwargs):
         """The exact `log p(x)` of each image, `[B]`, in nats (float32, or float64)."""
         logits = self(x, training=training, **kwargs)
@@ -179,22 +183,17 @@ class AutoregressiveMixin:
             nll = -self.log_prob(x, training=True, **self._fit_kwargs())
             loss = tf.reduce_mean(nll)
         minimize(self.optimizer, tape, loss, self.trainable_variables)
-        self._nll_tracker().update_state(nll)
-        return {"nll": self._nll_tracker().result()}
+        self.nll_tracker.update_state(nll)
+        return {"nll": self.nll_tracker.result()}
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        self._nll_tracker().update_state(-self.log_prob(x))
-        return {"nll": self._nll_tracker().result()}
-
-    def _nll_tracker(self):
-        if getattr(self, "_nll", None) is None:
-            self._nll = keras.metrics.Mean(name="nll")
-        return self._nll
+        self.nll_tracker.update_state(-self.log_prob(x))
+        return {"nll": self.nll_tracker.result()}
 
     @property
     def metrics(self):
-        return [self._nll_tracker()]
+        return [self.nll_tracker]
 
 
 class AutoregressiveTask(SingleModelTask):
