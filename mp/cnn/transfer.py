@@ -56,7 +56,7 @@ import tensorflow as tf
 import mp.data
 from mp.cnn import registry
 from mp.data.arrays import holdout_mask
-from mp.engine import ClassificationTask, Trainer
+from mp.engine import ClassificationTask, Trainer, precision
 
 __all__ = [
     "FAMILIES",
@@ -226,7 +226,8 @@ def _mp_base(model, weights, input_shape):
     _check_weights_path(weights)
     if not weights.endswith(".keras"):
         raise ValueError(f"an mp: base loads a saved .keras model. Received: weights={weights!r}")
-    source = keras.saving.load_model(weights, compile=False)
+    # A model.keras computes in the precision it was saved with: rebuild it for this one.
+    source = precision.recast(keras.saving.load_model(weights, compile=False))
     saved_shape = tuple(source.input_shape[1:])
     if saved_shape != input_shape:
         raise ValueError(

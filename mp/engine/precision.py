@@ -26,7 +26,7 @@ under another precision. The loss scale of `mixed_float16` is not checkpointed (
 resumed run starts again from 2^15, as a new one does; an overflow costs one skipped
 step), so that a checkpoint fits every precision. A saved `model.keras` loads under any
 global policy and computes in the precision it was saved with (Keras records each
-layer's dtype policy in the file).
+layer's dtype policy in the file); `recast(model)` rebuilds it for another precision.
 
 Course: ch7.1 TensorFlow tips (speed: mixed precision).
 """
@@ -62,6 +62,37 @@ def set_precision(precision):
     previous = current()
     keras.config.set_dtype_policy(precision)
     return previous
+
+
+def recast(model, precision=None):
+    """`model` rebuilt to compute in `precision` (default: the global policy), same weights.
+
+    A loaded `.keras` model computes in the precision it was saved with, whatever the
+    global policy says. The layers that share the model's most common policy (its
+    precision when it was built) take the new one; a layer that was set apart (a float32
+    head in a mixed model) keeps its own. The variables stay float32 in every policy, so
+    the weights carry over unchanged. Returns `model` itself if nothing changes.
+
+    Args:
+      model: a functional or sequential `keras.Model`.
+      precision: a name of `PRECISIONS`; `None` reads the global policy.
+    """
+    target = precision or current()
+    _check(target)
+    policies = [layer.dtype_policy.name for layer in model.layers]
+    saved = max(set(policies), key=policies.count) if policies else target
+    if saved == target:
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer.dtype_policy.name == saved:
+            config["dtype"] = target
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def restore(name):

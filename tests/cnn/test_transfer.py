@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import mp.cnn
 from mp.cnn import transfer
-from mp.engine import Trainer
+from mp.engine import Trainer, precision
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +321,26 @@ def test_mp_base_from_saved_keras_model(tmp_path):
         transfer.build_base("mp:classic_cnn", path, (16, 16, 1))
     with pytest.raises(ValueError, match="Unknown model"):
         transfer.build_base("mp:nope", "none", (8, 8, 1))
+
+
+@pytest.mark.parametrize("saved_in, used_in", [("mixed_bfloat16", "float32"),
+                                               ("float32", "mixed_bfloat16")])
+def test_mp_base_computes_in_the_precision_of_the_run(tmp_path, saved_in, used_in):
+    # model.keras records each layer's dtype policy; a base for a run under another
+    # --precision must compute in the run's, with the saved (float32) weights.
+    with precision.precision_scope(saved_in):
+        saved = mp.cnn.get_model("classic_cnn", (8, 8, 1), 10, filters=(4, 8), dense_units=16)
+    path = str(tmp_path / "model.keras")
+    saved.save(path)
+    with precision.precision_scope(used_in):
+        base = transfer.build_base("mp:classic_cnn", path, (8, 8, 1))
+    compute = "bfloat16" if used_in == "mixed_bfloat16" else "float32"
+    assert {layer.compute_dtype for layer in base.layers[1:]} == {compute}
+    assert base(np.zeros((2, 8, 8, 1), "float32")).dtype == compute
+    for name in ("conv1", "conv2", "dense"):
+        for a, b in zip(saved.get_layer(name).weights, base.get_layer(name).weights):
+            assert b.dtype == "float32"
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_imagenet_fetch_failure_names_the_file(monkeypatch):
