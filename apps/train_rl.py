@@ -21,8 +21,7 @@ override), `--log_every` updates between progress lines and checkpoints; SIGTERM
 same command resumes (`--deterministic`: exactly). metrics.json: `env_steps`, `mean_return`
 (last 20 training episodes), `eval_mean_return`, `eval_std_return` (deterministic policy,
 `--eval_episodes` seeded episodes), `steps_to_threshold`, `seconds_to_threshold` (running mean
-of 20 reaching `--target_return`, null if never), `wall_seconds`, `global_step` (updates);
-figures: learning_curves.png; model.keras is the policy.
+of 20 reaching `--target_return`, null if never), `wall_seconds`, `global_step` (updates).
 
 Course: ch6.1 Bootcamp (6.1.1 Dynamic Programming, 6.1.2 Monte Carlo, 6.1.3 TD), ch6.2 Deep
 Reinforcement Learning.
@@ -48,7 +47,7 @@ _OWN_FLAGS = (
     (flags.DEFINE_string, "map_name", "4x4", "FrozenLake map: 4x4 or 8x8 (other envs: ignored)."),
     (flags.DEFINE_boolean, "slippery", True, "FrozenLake: slippery ice (other envs: ignored)."),
     (flags.DEFINE_float, "p_heads", 0.4, "Gambler: probability of winning a stake."),
-    (flags.DEFINE_float, "gamma", None, "Discount in [0, 1]; unset: 1 (tabular), the preset (deep)."),
+    (flags.DEFINE_float, "gamma", None, "Discount in [0, 1]; unset: 1 (tabular), preset (deep)."),
     (
         flags.DEFINE_list,
         "alpha",
@@ -226,7 +225,8 @@ def _run_deep(algos, own, model_dir, shared, progress):
         raise ValueError(f"env must be one of {', '.join(deep.ENVIRONMENTS)} for --algo={algo}. "
                          f"Received: env={env!r}")
     common.check_counts(env_steps=own["env_steps"], eval_episodes=own["eval_episodes"] or 1)
-    config = APP.config(shared | {"model_dir": model_dir or common.default_model_dir(APP.name, env)})
+    model_dir = model_dir or common.default_model_dir(APP.name, env)
+    config = APP.config(shared | {"model_dir": model_dir})
     target = own["target_return"] if own["target_return"] is not None else deep.TARGETS.get(env)
     extra = {"baseline": own["baseline"]} if algo == "reinforce" else {}
     task = deep.make_task(algo, env, own["env_steps"], seed=config.seed, num_envs=own["num_envs"],
@@ -240,7 +240,7 @@ def _run_deep(algos, own, model_dir, shared, progress):
     experiment.export(task)
     figure = deep.learning_curves_figure({algo: task.collector.episodes}, title=env, target=target)
     experiment.save_figure(figure, "learning_curves.png")
-    summary = f"{algo} on {env}: mean_return {metrics['mean_return']}, eval {metrics.get('eval_mean_return')}"
+    summary = f"{algo} on {env}: mean_return {metrics['mean_return']}"
     return experiment.finish(metrics, summary)
 
 

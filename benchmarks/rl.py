@@ -129,7 +129,8 @@ def run_sb3(algo, env_id, seed, env_steps, eval_episodes):
         def _on_step(self):
             for info in self.locals["infos"]:
                 if "episode" in info:
-                    self.episodes.append((self.num_timesteps, info["episode"]["r"], info["episode"]["l"]))
+                    episode = info["episode"]
+                    self.episodes.append((self.num_timesteps, episode["r"], episode["l"]))
                     self.seconds.append(time.perf_counter() - self.start)
             return True
 

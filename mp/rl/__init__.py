@@ -17,9 +17,21 @@ MDPs defined in code:
     comparison   algorithms side by side on one environment: checked set-up, seeded runs,
                  metrics (what `apps/train_rl.py` runs)
 
-gymnasium and matplotlib are imported by the functions that need them, not here.
+Deep policy-gradient methods (ch6.2), engine Tasks on gymnasium.vector environments:
 
-Course: ch6 Reinforcement Learning; ch6.1 Bootcamp.
+    advantages   discounted, n-step returns and GAE(lambda) over [T, num_envs] in TF,
+                 terminated and truncated kept apart
+    networks     PolicyNetwork (TFP Categorical / diagonal Gaussian, clipped or tanh-squashed),
+                 ValueNetwork
+    rollout      vector environments (SAME_STEP autoreset), Collector, RunningMeanStd
+    onpolicy     the Task base: collect, then update in one traced step
+    reinforce, a2c, ppo, trpo   the algorithms
+    deep         algorithms by name, zoo presets, thresholds, metrics, learning curves
+
+gymnasium and matplotlib are imported by the functions that need them, not here; the deep
+modules (TensorFlow) are imported on use: `from mp.rl import ppo`.
+
+Course: ch6 Reinforcement Learning; ch6.1 Bootcamp; ch6.2 Deep Reinforcement Learning.
 """
 
 from mp.rl import comparison, dp, evaluation, montecarlo, policies, returns, sampling, tabular, td

@@ -54,7 +54,8 @@ class A2CTask(OnPolicyTask):
         self.rms_prop_epsilon = float(rms_prop_epsilon)
 
     def make_optimizers(self):
-        return {"rmsprop": keras.optimizers.RMSprop(self.rate(), rho=0.99, epsilon=self.rms_prop_epsilon)}
+        rmsprop = keras.optimizers.RMSprop(self.rate(), rho=0.99, epsilon=self.rms_prop_epsilon)
+        return {"rmsprop": rmsprop}
 
     def train_step(self, batch):
         self.traces += 1

@@ -19,7 +19,8 @@ the task, and treating it as a termination teaches the value function that state
 limit are worth less (Pardo et al., 2018, "Time limits in reinforcement learning"). With
 `done_t = terminated_t or truncated_t`:
 
-    discounted return  G_t = r_t + gamma (1 - terminated_t) [done_t or t = T-1 ? V(s_{t+1}) : G_{t+1}]
+    discounted return  G_t = r_t + gamma (1 - terminated_t) X_t,  X_t = V(s_{t+1}) if done_t or
+                       t = T-1 (bootstrap), else G_{t+1}
     n-step return      G_t^(n) = sum_{k<m} gamma^k r_{t+k} + gamma^m (1 - terminated) V(s_{t+m}),
                        m <= n the steps until the episode or the rollout ends
     TD error           delta_t = r_t + gamma (1 - terminated_t) V(s_{t+1}) - V(s_t)

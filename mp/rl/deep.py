@@ -162,7 +162,8 @@ def run_metrics(task, *, target_return=None, eval_episodes=10, seed=0):
     }
     if eval_episodes:
         mean, std = evaluate(task, eval_episodes, seed)
-        metrics |= {"eval_mean_return": mean, "eval_std_return": std, "eval_episodes": eval_episodes}
+        metrics |= {"eval_mean_return": mean, "eval_std_return": std,
+                    "eval_episodes": eval_episodes}
     return metrics
 
 
@@ -189,7 +190,8 @@ def learning_curves_figure(curves, *, title=None, target=None, window=WINDOW):
             axes.plot(episodes[window - 1:, 0], running, color=line.get_color(),
                       label=f"{label} (mean of {window})")
     if target is not None:
-        axes.axhline(target, color="grey", linestyle="--", linewidth=0.8, label=f"target {target:g}")
+        axes.axhline(target, color="grey", linestyle="--", linewidth=0.8,
+                     label=f"target {target:g}")
     axes.set_xlabel("environment steps")
     axes.set_ylabel("episodic return")
     if title:

@@ -55,6 +55,15 @@ def _mlp(hidden_units, activation):
     ], name="body")
 
 
+def _build_body_and_head(model, input_shape):
+    """Builds `model.hidden` (the MLP) and `model.head` for inputs of `input_shape`."""
+    shape = tuple(input_shape)
+    model.hidden.build(shape)
+    units = model.hidden_units[-1] if model.hidden_units else shape[-1]
+    model.head.build((*shape[:-1], units))
+    model.built = True
+
+
 @keras.saving.register_keras_serializable(package="mp")
 class PolicyNetwork(keras.Model):
     """A stochastic policy: `distribution(observations)` is a TFP distribution over actions.
@@ -160,11 +169,7 @@ class PolicyNetwork(keras.Model):
         return dist.entropy()
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        self.hidden.build(shape)
-        units = self.hidden_units[-1] if self.hidden_units else shape[-1]
-        self.head.build((*shape[:-1], units))
-        self.built = True
+        _build_body_and_head(self, input_shape)
 
     def mode(self, params):
         """The deterministic action: argmax of the logits, the (squashed) mean."""
@@ -239,11 +244,7 @@ class ValueNetwork(keras.Model):
         return float32(self.head(x))[..., 0]
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        self.hidden.build(shape)
-        units = self.hidden_units[-1] if self.hidden_units else shape[-1]
-        self.head.build((*shape[:-1], units))
-        self.built = True
+        _build_body_and_head(self, input_shape)
 
     def get_config(self):
         return super().get_config() | {

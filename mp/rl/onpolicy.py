@@ -92,7 +92,9 @@ class OnPolicyTask(Task):
             if int(value) < 1:
                 raise ValueError(f"{key} must be >= 1. Received: {key}={value}")
         if not (0.0 <= gamma <= 1.0 and 0.0 <= gae_lambda <= 1.0):
-            raise ValueError(f"gamma and gae_lambda must be in [0, 1]. Received: {gamma}, {gae_lambda}")
+            raise ValueError(
+                f"gamma and gae_lambda must be in [0, 1]. Received: {gamma}, {gae_lambda}"
+            )
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be positive. Received: {learning_rate}")
         self.env_id = env_id
@@ -123,6 +125,14 @@ class OnPolicyTask(Task):
         in Discrete and flat Box spaces; `networks.for_spaces` says what is refused)."""
 
     # --- building -------------------------------------------------------------
+
+    def check_minibatch(self, minibatch_size):
+        """Raises ValueError unless `minibatch_size` divides the rollout's T * N transitions."""
+        if int(minibatch_size) < 1 or self.batch_size % int(minibatch_size):
+            raise ValueError(
+                f"minibatch_size must divide num_steps * num_envs = {self.batch_size}. "
+                f"Received: minibatch_size={minibatch_size}"
+            )
 
     @property
     def batch_size(self):
@@ -185,7 +195,11 @@ class OnPolicyTask(Task):
         fast = self.policy.numpy_sampler()
         if fast is not None:
             return fast
-        return lambda obs, rng: self._tf_act(obs, rng.integers(0, 2**31 - 1, size=2, dtype=np.int32)).numpy()
+        def sample(obs, rng):
+            seed = rng.integers(0, 2**31 - 1, size=2, dtype=np.int32)
+            return self._tf_act(obs, seed).numpy()
+
+        return sample
 
     def data(self, start_step=0):
         """The Trainer's training data: an endless iterator of rollouts (one per update)."""

@@ -74,11 +74,7 @@ class PPOTask(OnPolicyTask):
                  anneal_clip=False, clip_range_vf=None, vf_coef=0.5, ent_coef=0.0,
                  normalize_advantage=True, target_kl=None, adam_epsilon=1e-5, **kwargs):
         super().__init__(env_id, **kwargs)
-        if self.batch_size % int(minibatch_size):
-            raise ValueError(
-                f"minibatch_size must divide num_steps * num_envs = {self.batch_size}. "
-                f"Received: minibatch_size={minibatch_size}"
-            )
+        self.check_minibatch(minibatch_size)
         if not clip_range > 0:
             raise ValueError(f"clip_range must be positive. Received: clip_range={clip_range}")
         self.epochs, self.minibatch_size = int(epochs), int(minibatch_size)
@@ -101,7 +97,9 @@ class PPOTask(OnPolicyTask):
             adv = normalize(adv)
         surrogate, ratio = clipped_surrogate(log_probs, old_log_probs, adv, clip_range)
         policy_loss = tf.reduce_mean(surrogate)
-        v_loss = tf.reduce_mean(value_loss(self.value(obs), returns, old_values, self.clip_range_vf))
+        v_loss = tf.reduce_mean(
+            value_loss(self.value(obs), returns, old_values, self.clip_range_vf)
+        )
         total = policy_loss + self.vf_coef * v_loss - self.ent_coef * entropy
         log_ratio = log_probs - old_log_probs
         approx_kl = tf.reduce_mean(tf.exp(log_ratio) - 1.0 - log_ratio)

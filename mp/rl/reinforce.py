@@ -37,7 +37,10 @@ BASELINES = ("moving_average", "value", "none")
 def complete_steps(terminated, truncated):
     """[T, N] 1.0 where the step's episode ends within the rollout (its return is known)."""
     done = tf.maximum(tf.cast(terminated, tf.float32), tf.cast(truncated, tf.float32))
-    return tf.scan(lambda later, d: tf.maximum(d, later), done, initializer=tf.zeros_like(done[0]), reverse=True)
+    return tf.scan(
+        lambda later, d: tf.maximum(d, later), done, initializer=tf.zeros_like(done[0]),
+        reverse=True,
+    )
 
 
 def reinforce_loss(log_probs, returns, baseline, mask):
@@ -67,7 +70,9 @@ class ReinforceTask(OnPolicyTask):
         kwargs.setdefault("max_grad_norm", None)
         super().__init__(env_id, **kwargs)
         if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}. Received: baseline={baseline!r}")
+            raise ValueError(
+                f"baseline must be one of {BASELINES}. Received: baseline={baseline!r}"
+            )
         self.baseline = baseline
         self.baseline_rate = float(baseline_rate)
         self.value_learning_rate = float(value_learning_rate)
@@ -101,7 +106,9 @@ class ReinforceTask(OnPolicyTask):
             final = tf.reshape(batch["final_obs"], (T * N, *obs_shape))
             final_values = tf.reshape(self.value(final), (T, N)) * trunc
         # the tail after the last episode end is masked, so its bootstrap value is irrelevant
-        returns = self.flat(advantages.discounted_returns(batch["rewards"], final_values, term, trunc, self.gamma))
+        returns = self.flat(advantages.discounted_returns(
+            batch["rewards"], final_values, term, trunc, self.gamma
+        ))
         mask = self.flat(complete_steps(term, trunc))
         count = tf.maximum(tf.reduce_sum(mask), 1.0)
         obs, actions = self.flat(batch["obs"]), self.flat(batch["actions"])
@@ -121,9 +128,11 @@ class ReinforceTask(OnPolicyTask):
             returns_used = returns
         with tf.GradientTape() as tape:
             params = self.policy(obs)
-            policy_loss = reinforce_loss(self.policy.log_prob(params, actions), returns_used, baseline, mask)
+            log_probs = self.policy.log_prob(params, actions)
+            policy_loss = reinforce_loss(log_probs, returns_used, baseline, mask)
             entropy = tf.reduce_sum(self.policy.entropy(params) * mask) / count
-        minimize(self.optimizers["policy"], tape, policy_loss, self.optimizer_variables("policy"), self.max_grad_norm)
+        minimize(self.optimizers["policy"], tape, policy_loss,
+                 self.optimizer_variables("policy"), self.max_grad_norm)
         v_loss = tf.constant(0.0)
         if self.baseline == "value":
             for _ in tf.range(self.value_epochs):
@@ -133,7 +142,8 @@ class ReinforceTask(OnPolicyTask):
         elif self.baseline == "moving_average":
             mean_return = tf.reduce_sum(returns * mask) / count
             if tf.reduce_sum(mask) > 0:
-                self.average_return.assign_add(self.baseline_rate * (mean_return - self.average_return))
+                step = self.baseline_rate * (mean_return - self.average_return)
+                self.average_return.assign_add(step)
         return {
             "losses/policy": policy_loss,
             "losses/value": v_loss,

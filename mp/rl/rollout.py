@@ -59,7 +59,9 @@ def make_vector_env(env_id, num_envs, *, env_kwargs=None):
     try:
         return SyncVectorEnv([make] * int(num_envs), autoreset_mode=AutoresetMode.SAME_STEP)
     except gym.error.DependencyNotInstalled as error:
-        raise ValueError(f"environment {env_id} needs a package that is not installed: {error}") from None
+        raise ValueError(
+            f"environment {env_id} needs a package that is not installed: {error}"
+        ) from None
 
 
 class RunningMeanStd(tf.Module):

@@ -108,11 +108,7 @@ class TRPOTask(OnPolicyTask):
         kwargs.setdefault("learning_rate", 1e-3)
         kwargs.setdefault("max_grad_norm", None)
         super().__init__(env_id, **kwargs)
-        if self.batch_size % int(minibatch_size):
-            raise ValueError(
-                f"minibatch_size must divide num_steps * num_envs = {self.batch_size}. "
-                f"Received: minibatch_size={minibatch_size}"
-            )
+        self.check_minibatch(minibatch_size)
         if not target_kl > 0:
             raise ValueError(f"target_kl must be positive. Received: target_kl={target_kl}")
         self.target_kl = float(target_kl)
@@ -168,7 +164,8 @@ class TRPOTask(OnPolicyTask):
             return new_objective - objective, self.mean_kl(old_params, params)
 
         fraction = backtracking_line_search(
-            evaluate, self.target_kl, shrink=self.line_search_shrink, max_iter=self.line_search_max_iter
+            evaluate, self.target_kl, shrink=self.line_search_shrink,
+            max_iter=self.line_search_max_iter,
         )
         _assign_flat(variables, old + fraction * step)
         new_objective, params = surrogate()
@@ -194,7 +191,8 @@ class TRPOTask(OnPolicyTask):
             for m in tf.range(n_mini):
                 idx = order[m * self.minibatch_size:(m + 1) * self.minibatch_size]
                 with tf.GradientTape() as tape:
-                    v_loss = tf.reduce_mean(tf.square(self.value(tf.gather(obs, idx)) - tf.gather(returns, idx)))
+                    predictions = self.value(tf.gather(obs, idx))
+                    v_loss = tf.reduce_mean(tf.square(predictions - tf.gather(returns, idx)))
                 minimize(self.optimizers["value"], tape, v_loss, variables, self.max_grad_norm)
         return outputs | {
             "losses/value": v_loss,
