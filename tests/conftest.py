@@ -1,5 +1,6 @@
 """Shared test set-up: quiet TensorFlow before any test imports it; shared fixtures."""
 
+import gc
 import os
 import sys
 
@@ -35,6 +36,20 @@ def _float32_policy():
     keras = sys.modules.get("keras")  # a test that never imported Keras set no policy
     if keras is not None and keras.config.dtype_policy().name != "float32":
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_module_state():
+    """After each test module: drop Keras' global state and collect what it held.
+
+    A pytest process runs hundreds of modules; models, layers' name counters and traced
+    functions that nothing uses any more are released here, not at the end of the run.
+    """
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
 
 
 def _memory_mb():
