@@ -17,17 +17,17 @@ The tabular algorithms are NumPy loops over episodes, with no Trainer: of the sh
 Deep policy-gradient methods (ch6.2): `--algo=reinforce|a2c|ppo|trpo --env=CartPole-v1
 --env_steps=100000 [--num_envs --num_steps --gamma --baseline]` trains one algorithm through
 the engine (`mp.rl.deep`: rl-baselines3-zoo settings per environment, which the flags
-override), `--log_every` updates between progress lines and checkpoints; SIGTERM then the
-same command resumes (`--deterministic`: exactly). metrics.json: `env_steps`, `mean_return`
-(last 20 training episodes), `eval_mean_return`, `eval_std_return` (deterministic policy,
-`--eval_episodes` seeded episodes), `steps_to_threshold`, `seconds_to_threshold` (running mean
-of 20 reaching `--target_return`, null if never), `wall_seconds`, `global_step` (updates).
+override), `--log_every` updates between progress lines and checkpoints (losses per update in
+train/, returns per env step in rollouts/); SIGTERM, then the same command resumes. Metrics:
+`env_steps`, `mean_return` (last 20 episodes), `eval_mean_return`, `eval_std_return`
+(deterministic policy), `steps_to_threshold`, `seconds_to_threshold` (running mean of 20
+reaching `--target_return`, null if never), `wall_seconds`, `global_step` (updates).
 
-Course: ch6.1 Bootcamp (6.1.1 Dynamic Programming, 6.1.2 Monte Carlo, 6.1.3 TD), ch6.2 Deep
-Reinforcement Learning.
+Course: ch6.1 Bootcamp (6.1.1 DP, 6.1.2 Monte Carlo, 6.1.3 TD), ch6.2 Deep RL.
 """
 
 import inspect
+import os
 
 from absl import flags
 
@@ -230,7 +230,8 @@ def _run_deep(algos, own, model_dir, shared, progress):
     target = own["target_return"] if own["target_return"] is not None else deep.TARGETS.get(env)
     extra = {"baseline": own["baseline"]} if algo == "reinforce" else {}
     task = deep.make_task(algo, env, own["env_steps"], seed=config.seed, num_envs=own["num_envs"],
-                          num_steps=own["num_steps"], gamma=own["gamma"], **extra)
+                          num_steps=own["num_steps"], gamma=own["gamma"],
+                          summary_dir=os.path.join(config.model_dir, "rollouts"), **extra)
     experiment = runner.Experiment(APP, config, own | {"algo": [algo]}, progress=progress)
     trainer = experiment.trainer(task, task.total_updates, checkpoint_every=config.log_every)
     result = trainer.fit(task.data)

@@ -86,7 +86,7 @@ def check_algorithm(algo):
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
 
 
-def make_task(algo, env_id, env_steps, *, seed=0, **overrides):
+def make_task(algo, env_id, env_steps, *, seed=0, summary_dir=None, **overrides):
     """A Task of `algo` on `env_id` for `env_steps` environment steps.
 
     `overrides` replace the preset's arguments (`settings`). The number of updates is
@@ -113,7 +113,7 @@ def make_task(algo, env_id, env_steps, *, seed=0, **overrides):
             f"env_steps={env_steps} is less than one rollout of {options['num_envs']} envs x "
             f"{num_steps} steps = {per_update}"
         )
-    return cls(env_id, total_updates=updates, seed=seed, **options)
+    return cls(env_id, total_updates=updates, seed=seed, summary_dir=summary_dir, **options)
 
 
 def _num_steps_default(cls):

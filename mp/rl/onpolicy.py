@@ -62,6 +62,11 @@ class OnPolicyTask(Task):
       learning_rate: the (first) learning rate.
       anneal_lr: decay the learning rate linearly to zero over `total_updates`.
       max_grad_norm: clip the gradient to this global norm; `None` does not clip.
+      summary_dir: if set, `data` writes TensorBoard scalars keyed by environment steps there:
+        `charts/episodic_return` and `charts/episodic_length` of every finished episode and
+        `charts/env_steps_per_sec` of every rollout. Not the Trainer's `train/`: it keys the
+        update's losses by update (`rollout/env_steps` among them maps one onto the other),
+        and skips steps below the last one in its folder.
     """
 
     name = None
@@ -86,6 +91,7 @@ class OnPolicyTask(Task):
         learning_rate=3e-4,
         anneal_lr=False,
         max_grad_norm=0.5,
+        summary_dir=None,
     ):
         for key, value in (("total_updates", total_updates), ("num_envs", num_envs),
                            ("num_steps", num_steps)):
@@ -111,6 +117,7 @@ class OnPolicyTask(Task):
         self.learning_rate = float(learning_rate)
         self.anneal_lr = bool(anneal_lr)
         self.max_grad_norm = max_grad_norm
+        self.summary_dir = summary_dir
         self.traces = 0  # how often train_step was traced (one per run)
         # what the algorithm can act on; the collector makes the environments, so check early
         self.collector = rollout.Collector(
@@ -204,8 +211,23 @@ class OnPolicyTask(Task):
     def data(self, start_step=0):
         """The Trainer's training data: an endless iterator of rollouts (one per update)."""
         del start_step  # the collector's checkpointed state says where the run is
+        c = self.collector
+        writer = tf.summary.create_file_writer(self.summary_dir) if self.summary_dir else None
+        written = len(c.episodes)  # a resumed run wrote the earlier ones
         while True:
-            yield self.collector.collect(self.sampler())
+            tic = c.seconds()
+            batch = c.collect(self.sampler())
+            if writer is not None:
+                episodes = c.episodes[written:]
+                written += len(episodes)
+                with writer.as_default():
+                    for steps, episode_return, length in episodes:
+                        tf.summary.scalar("charts/episodic_return", episode_return, step=int(steps))
+                        tf.summary.scalar("charts/episodic_length", length, step=int(steps))
+                    rate = self.batch_size / max(c.seconds() - tic, 1e-9)
+                    tf.summary.scalar("charts/env_steps_per_sec", rate, step=int(c.env_steps.numpy()))
+                writer.flush()
+            yield batch
 
     def old_log_probs(self, batch):
         """[T * N] log pi_old(a_t | s_t) of the behaviour policy: today's policy, as the update

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from apps import train_rl
 
@@ -25,6 +27,15 @@ def test_tiny_run_writes_the_metrics_and_figures(tmp_path):
     for name in ("learning_curves.png", "model.keras", "flags.cfg"):
         assert (tmp_path / "run" / name).exists()
     assert "--algo=a2c" in (tmp_path / "run" / "flags.cfg").read_text()
+    tags = {}  # tag -> steps of the summaries
+    for path in (tmp_path / "run").glob("*/events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    assert max(tags["charts/episodic_return"]) <= 400  # keyed by environment steps
+    assert max(tags["charts/env_steps_per_sec"]) == 400
+    assert max(tags["losses/policy"]) == 10  # keyed by update (train/, by the Trainer)
 
 
 @pytest.mark.parametrize(
