@@ -77,3 +77,17 @@ def test_learns_cartpole(tmp_path):
     assert last_returns(task) > 80  # measured 126, 216, 259 for seeds 0, 1, 2
     assert task.traces == 1
     assert math.isclose(float(task.collector.env_steps.numpy()), 60 * 256)
+
+
+def test_target_kl_stops_the_update():
+    """With a tiny KL target the update stops after the first step: the first minibatch has
+    ratio 1 (KL 0) and is taken, the next one already exceeds 1.5 * target."""
+    def update(target_kl):
+        task = ppo.PPOTask("CartPole-v1", total_updates=1, num_envs=2, num_steps=32, seed=0,
+                           epochs=4, minibatch_size=16, target_kl=target_kl,
+                           learning_rate=1e-2)
+        task.build()
+        return tf.function(task.train_step)(next(task.data()))
+
+    assert float(update(1e-9)["charts/gradient_steps"]) == 1.0
+    assert float(update(None)["charts/gradient_steps"]) == 4 * 4  # epochs x minibatches
