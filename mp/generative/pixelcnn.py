@@ -467,9 +467,9 @@ def receptive_field(model, pixel, *, seed=0, num_inputs=4):
 def receptive_field_figure(models, pixel=None, titles=None):
     """One panel per model: which earlier pixels output `pixel`'s logits depend on.
 
-    White: seen. Red: earlier pixels in the rows the model reaches that it does not see
-    (the blind spot). Grey: earlier rows beyond its reach (a finite receptive field, not
-    a blind spot). Blue: the pixel itself.
+    White: seen. Red: earlier pixels inside the bounding box of the seen ones that it
+    does not see (the blind spot). Grey: earlier pixels outside that box, beyond its
+    reach (a finite receptive field, not a blind spot). Blue: the pixel itself.
 
     Args:
       models: PixelCNN-like models of one image shape.
@@ -487,8 +487,10 @@ def receptive_field_figure(models, pixel=None, titles=None):
         seen = receptive_field(model, pixel) > 0
         before = np.zeros([height, width], bool)
         before.flat[: pixel[0] * width + pixel[1]] = True
-        reached = np.zeros([height, width], bool)
-        reached[np.flatnonzero(seen.any(axis=1)).min() if seen.any() else pixel[0] :] = True
+        reached = np.zeros([height, width], bool)  # the bounding box of what it sees
+        if seen.any():
+            rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+            reached[rows.min() :, cols.min() : cols.max() + 1] = True
         blind = before & ~seen & reached
         picture = np.zeros([height, width, 3])
         picture[seen] = 1.0
