@@ -38,7 +38,10 @@ class A2CTask(OnPolicyTask):
     Args:
       vf_coef, ent_coef: c_v and c_e.
       normalize_advantage: normalise the advantages of the rollout.
-      rms_prop_epsilon: RMSprop's epsilon (rho = 0.99).
+      rms_prop_epsilon: RMSprop's epsilon as PyTorch (and SB3) adds it, outside the square
+        root: `g / (sqrt(v) + eps)`. Keras adds its epsilon inside, `g / sqrt(v + eps')`, so
+        `eps' = eps^2` is passed: with 1e-5 inside the root the steps were damped wherever
+        v < 1e-5 (161k env steps to 475 on CartPole against SB3's 107k, seed 0).
     """
 
     name = "a2c"
@@ -54,7 +57,9 @@ class A2CTask(OnPolicyTask):
         self.rms_prop_epsilon = float(rms_prop_epsilon)
 
     def make_optimizers(self):
-        rmsprop = keras.optimizers.RMSprop(self.rate(), rho=0.99, epsilon=self.rms_prop_epsilon)
+        rmsprop = keras.optimizers.RMSprop(
+            self.rate(), rho=0.99, epsilon=self.rms_prop_epsilon**2  # see the class docstring
+        )
         return {"rmsprop": rmsprop}
 
     def train_step(self, batch):

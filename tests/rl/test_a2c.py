@@ -30,5 +30,5 @@ def test_learns_cartpole(tmp_path):
     # zoo settings: 8 envs, 5-step rollouts, RMSprop 7e-4, gamma 0.99, no GAE (lambda 1)
     task = a2c.A2CTask("CartPole-v1", total_updates=500, num_envs=8, num_steps=5, seed=0)
     train(task, tmp_path, 500)  # 20000 env steps, ~7-10 s
-    assert last_returns(task) > 50  # measured 72, 74, 111 for seeds 0, 1, 2; random ~22
+    assert last_returns(task) > 80  # measured 394, 204, 163 for seeds 0, 1, 2; random ~22
     assert task.traces == 1
