@@ -17,6 +17,7 @@ Course: ch3 Convolutional Neural Networks.
 """
 
 from mp.cnn import conv, transfer, unpooling
+from mp.cnn.batch_norm import FusedBatchNormalization
 from mp.cnn.classic import classic_cnn
 from mp.cnn.densenet import densenet
 from mp.cnn.fcn import SegmentationTask, fcn, mean_iou, pixel_accuracy
@@ -26,6 +27,7 @@ from mp.cnn.resnet import resnet
 from mp.cnn.vgg import vgg
 
 __all__ = [
+    "FusedBatchNormalization",
     "InceptionModule",
     "InceptionTask",
     "SegmentationTask",

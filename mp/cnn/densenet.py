@@ -44,6 +44,7 @@ Course: ch3.1 Layers and Architectures (DenseNet).
 
 import keras
 
+from mp.cnn.batch_norm import FusedBatchNormalization
 from mp.cnn.registry import register
 
 BN_EPSILON = 1.001e-5  # as keras.applications
@@ -51,7 +52,7 @@ POOLINGS = ("avg", "max", None)
 
 
 def _bn_relu(x, name):
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -192,7 +193,7 @@ def densenet(
         x = dense_block(x, num_layers, growth_rate, bottleneck=bottleneck, name=f"conv{i + 2}")
         if i < len(blocks) - 1:
             x = transition_block(x, compression, name=f"pool{i + 2}")
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="bn")(x)
+    x = FusedBatchNormalization(epsilon=BN_EPSILON, name="bn")(x)
     x = keras.layers.Activation("relu", name="relu")(x)
     if pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

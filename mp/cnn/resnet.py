@@ -54,6 +54,7 @@ Course: ch3.1 Layers and Architectures (ResNet).
 
 import keras
 
+from mp.cnn.batch_norm import FusedBatchNormalization
 from mp.cnn.registry import register
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so their weights give the same outputs
@@ -73,7 +74,8 @@ def _conv(x, filters, kernel_size, stride, use_bias, name, padding="same"):
 
 
 def _bn(x, name, zero_gamma=False):
-    return keras.layers.BatchNormalization(
+    # Keras' BatchNormalization computed by TensorFlow's fused kernel (mp.cnn.batch_norm).
+    return FusedBatchNormalization(
         epsilon=BN_EPSILON, gamma_initializer="zeros" if zero_gamma else "ones", name=name
     )(x)
 

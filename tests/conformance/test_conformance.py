@@ -72,7 +72,9 @@ def test_eager_equals_function_and_traces_once(entry):
     )
     for batch in (1, 2, 7):
         x = _inputs(input_shape, batch, seed=batch)
-        np.testing.assert_allclose(function(x), model(x, training=False), rtol=1e-5, atol=1e-6)
+        # float32 round-off only: in a graph, grappler folds an inference batch norm into
+        # the convolution before it (FusedBatchNorm after Conv2D), eager runs them apart.
+        np.testing.assert_allclose(function(x), model(x, training=False), rtol=1e-4, atol=1e-5)
     assert function.experimental_get_tracing_count() == 1
 
 
