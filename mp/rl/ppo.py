@@ -24,11 +24,10 @@ Course: ch6.2 Deep Reinforcement Learning (PPO: a clipped objective instead of T
 KL-constrained step).
 """
 
-import keras
 import tensorflow as tf
 
 from mp.engine.task import minimize
-from mp.rl.onpolicy import OnPolicyTask
+from mp.rl.onpolicy import BiasCorrectedAdam, OnPolicyTask
 
 
 def clipped_surrogate(log_probs, old_log_probs, adv, clip_range):
@@ -86,7 +85,7 @@ class PPOTask(OnPolicyTask):
         self.adam_epsilon = float(adam_epsilon)
 
     def make_optimizers(self):
-        return {"adam": keras.optimizers.Adam(self.rate(), epsilon=self.adam_epsilon)}
+        return {"adam": BiasCorrectedAdam(self.rate(), epsilon=self.adam_epsilon)}
 
     def loss(self, obs, actions, old_log_probs, adv, returns, old_values, clip_range):
         """The PPO loss of one minibatch and its parts (see the module docstring)."""

@@ -24,12 +24,11 @@ Course: ch6.2 Deep Reinforcement Learning (REINFORCE: unbiased, high variance; t
 REINFORCE trick makes the update independent of the transition probabilities).
 """
 
-import keras
 import tensorflow as tf
 
 from mp.engine.task import minimize
 from mp.rl import advantages
-from mp.rl.onpolicy import OnPolicyTask
+from mp.rl.onpolicy import BiasCorrectedAdam, OnPolicyTask
 
 BASELINES = ("moving_average", "value", "none")
 
@@ -81,9 +80,9 @@ class ReinforceTask(OnPolicyTask):
         self.bootstrap_truncation = bool(bootstrap_truncation) and baseline == "value"
 
     def make_optimizers(self):
-        optimizers = {"policy": keras.optimizers.Adam(self.rate())}
+        optimizers = {"policy": BiasCorrectedAdam(self.rate())}
         if self.baseline == "value":
-            optimizers["value"] = keras.optimizers.Adam(self.rate(self.value_learning_rate))
+            optimizers["value"] = BiasCorrectedAdam(self.rate(self.value_learning_rate))
         return optimizers
 
     def optimizer_variables(self, name):

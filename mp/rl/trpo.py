@@ -24,12 +24,11 @@ Course: ch6.2 Deep Reinforcement Learning (TRPO: the policy update as an optimis
 constrained by the KL divergence between old and new policies).
 """
 
-import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from mp.engine.task import minimize
-from mp.rl.onpolicy import OnPolicyTask
+from mp.rl.onpolicy import BiasCorrectedAdam, OnPolicyTask
 from mp.rl.ppo import normalize
 
 tfd = tfp.distributions
@@ -118,7 +117,7 @@ class TRPOTask(OnPolicyTask):
         self.n_critic_updates, self.minibatch_size = int(n_critic_updates), int(minibatch_size)
 
     def make_optimizers(self):
-        return {"value": keras.optimizers.Adam(self.rate())}
+        return {"value": BiasCorrectedAdam(self.rate())}
 
     def optimizer_variables(self, name):
         return self.value.trainable_variables

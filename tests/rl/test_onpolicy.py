@@ -66,3 +66,17 @@ def test_linear_decay_reads_the_update_counter():
         counter.assign(step)
         rates.append(float(schedule(12345)))  # the optimizer's own iterations do not matter
     np.testing.assert_allclose(rates, [1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0], rtol=1e-6)
+
+
+def test_bias_corrected_adam_is_pytorchs_update():
+    """Three steps against Adam as PyTorch writes it (eps added to sqrt(v_hat))."""
+    w = tf.Variable([0.5, -1.0])
+    optimizer = onpolicy.BiasCorrectedAdam(0.1, epsilon=1e-3)
+    grads = [np.array([1e-3, -2.0]), np.array([2e-3, 1.0]), np.array([-1e-3, 0.5])]
+    expected, m, v = np.array([0.5, -1.0]), np.zeros(2), np.zeros(2)
+    for t, g in enumerate(grads, start=1):
+        optimizer.apply_gradients([(tf.constant(g, tf.float32), w)])
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        expected = expected - 0.1 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-3)
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-5)
