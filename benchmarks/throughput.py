@@ -1,21 +1,35 @@
-"""Training throughput: the engine against `keras.Model.fit`, side by side.
+"""Training throughput: the engine against its peers and against the machine's peak.
 
-Same model (same builder, same seed), same optimizer (Adam), same data pipeline
-(`mp.data.load`, shuffled and repeated), same batch size; both compute the
-cross-entropy from logits and the top-1 accuracy each step. After a warm-up
-(tracing, first batches), each contender trains `--steps` steps; contenders run
-interleaved, `--repeats` times, with and without XLA (`jit_compile`).
+Four contenders train the same model on the same batches (`mp.data.load`, shuffled and
+repeated) with Adam, computing the cross-entropy from logits and the top-1 accuracy
+every step:
 
-The report leads with the best of the repeats: on a shared virtual machine the
-host's CPU throttling only ever slows a measurement (here it pins runs of
-either contender to one fixed lower rate), so the fastest repeat is the least
-disturbed estimate of each loop's speed. Medians are shown beside it.
+    engine   `mp.engine.Trainer` on a `ClassificationTask` (the apps' loop)
+    fit      `keras.Model.fit` on the same Keras model
+    tf       plain TensorFlow: `tf.Variable`s, `tf.nn` ops, Adam written out, all the
+             steps of a measurement in one `tf.function` (`benchmarks.peers.TFLoop`)
+    torch    PyTorch eager, `torch.nn` and `torch.optim.Adam` (`benchmarks.peers`);
+             only where PyTorch is installed: `make bench` runs in `.venv-peers`
 
-    python -m benchmarks.throughput                 # measures, writes benchmarks/RESULTS.md
-    python -m benchmarks.throughput --report_only   # rewrites it from throughput.json
+for each model (`mp.basics.mlp`, `mp.cnn.classic_cnn`, ResNet-20 =
+`mp.cnn.resnet_cifar(depth=20)`), batch size and precision (float32; `mixed_bfloat16`:
+Keras' policy for engine and fit, bfloat16 casts for tf, `torch.autocast` for torch).
+Within a group the contenders run interleaved: after a warm-up each measures `--repeats`
+times in turn, every measurement one call (one `fit`, one `tf.function` call, one Python
+loop) of as many steps as take about `--seconds`; the fixed cost of a call is included
+(the engine's is about 0.14 s here, half of it the checkpoint every `fit` ends with). The report gives medians and
+ranges, the ratios of the medians, and each contender's arithmetic rate: the model's
+training FLOPs (three times the forward pass's multiply-adds of its convolutions and
+dense layers, counted as 2 FLOPs each) times its examples per second, against the peak
+the same command measures for a large matmul and a large convolution in each precision.
 
-Results are ratios measured in one process on one machine; absolute numbers
-only describe this machine.
+    make bench                                   # everything, rewrites the section
+    python -m benchmarks.throughput --models=cnn --batch_sizes=128 --repeats=3
+    python -m benchmarks.throughput --report_only  # the report from throughput.json
+
+The numbers are ratios measured in one process on one machine; absolute examples per
+second only describe that machine. `benchmarks/RESULTS.md` keeps everything outside the
+markers of this section.
 """
 
 import os
@@ -33,91 +47,140 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import mp.data  # noqa: E402
+from benchmarks import peers  # noqa: E402
 from mp.basics import mlp  # noqa: E402
 from mp.cnn import classic_cnn  # noqa: E402
+from mp.cnn.resnet import resnet_cifar  # noqa: E402
 from mp.engine import ClassificationTask, Trainer  # noqa: E402
+from mp.engine.precision import precision_scope  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (digits if Fashion-MNIST is absent).")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_integer("steps", 300, "Timed steps per measurement.")
-flags.DEFINE_integer("warmup_steps", 50, "Untimed steps before measuring.")
-flags.DEFINE_integer("repeats", 3, "Interleaved measurements per contender.")
-flags.DEFINE_list("models", ["mlp", "cnn"], "Models to measure.")
-flags.DEFINE_string(
-    "output", os.path.join(os.path.dirname(__file__), "RESULTS.md"), "Markdown report to (re)write."
-)
-flags.DEFINE_boolean(
-    "report_only",
-    False,
-    "Rewrite the report from the raw samples in " "throughput.json, without measuring.",
-)
-
+CONTENDERS = ("engine", "fit", "tf", "torch")
 BUILDERS = {
     "mlp": lambda shape: mlp(shape, hidden_units=(256, 128), num_classes=10),
     "cnn": lambda shape: classic_cnn(shape, 10),
+    "resnet20": lambda shape: resnet_cifar(shape, 10, depth=20),
 }
+BEGIN, END = "<!-- throughput: begin -->", "<!-- throughput: end -->"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (digits if Fashion-MNIST is absent).")
+flags.DEFINE_list("models", list(BUILDERS), "Models to measure.")
+flags.DEFINE_list("batch_sizes", ["64", "128"], "Batch sizes.")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions.")
+flags.DEFINE_list("contenders", list(CONTENDERS), "Contenders (torch needs PyTorch).")
+flags.DEFINE_integer("repeats", 5, "Interleaved measurements per contender.")
+flags.DEFINE_float("seconds", 3.0, "Approximate length of one measurement.")
+flags.DEFINE_integer("warmup_steps", 10, "Untimed steps before measuring (after tracing).")
+flags.DEFINE_string(
+    "output", os.path.join(os.path.dirname(__file__), "RESULTS.md"), "Markdown report."
+)
+flags.DEFINE_boolean("report_only", False, "Rewrite the report from throughput.json.")
 
 
 def _data(dataset, batch_size):
     return mp.data.load(
-        dataset,
-        "train",
-        batch_size=batch_size,
-        shuffle=True,
-        seed=0,
-        repeat=True,
+        dataset, "train", batch_size=batch_size, shuffle=True, seed=0, repeat=True,
         drop_remainder=True,
     )
+
+
+def _keras_model(name, shape, precision):
+    keras.utils.set_random_seed(0)
+    with precision_scope(precision):
+        return BUILDERS[name](shape)
 
 
 class EngineRun:
     """`mp.engine.Trainer` on a `ClassificationTask`; each `measure` trains on."""
 
-    def __init__(self, model_name, shape, dataset, batch_size, jit_compile):
-        keras.utils.set_random_seed(0)
-        self.dataset, self.batch_size = dataset, batch_size
-        task = ClassificationTask(BUILDERS[model_name](shape), keras.optimizers.Adam(1e-3))
+    def __init__(self, name, shape, data, batch_size, precision):
+        self.batch_size, self.data = batch_size, data
+        task = ClassificationTask(_keras_model(name, shape, precision), keras.optimizers.Adam())
         self.trainer = Trainer(
-            task,
-            tempfile.mkdtemp(),
-            train_steps=1,
-            log_every=100,
-            checkpoint_every=10**9,
-            jit_compile=jit_compile,
-            progress=False,
+            task, tempfile.mkdtemp(prefix="mp_bench_"), train_steps=1, log_every=10**9,
+            checkpoint_every=10**9, progress=False,
         )
-        self.data = _data(dataset, batch_size)
+        self.num_params = task.model.count_params()
 
     def measure(self, steps):
-        start = int(self.trainer.global_step.numpy())
-        self.trainer.train_steps = start + steps
+        # One fit call: one tf.function call of `steps` steps, then the final checkpoint.
+        self.trainer.train_steps = int(self.trainer.global_step.numpy()) + steps
         tic = time.perf_counter()
-        self.trainer.fit(self.data.skip(start))
+        self.trainer.fit(self.data)
         return steps * self.batch_size / (time.perf_counter() - tic)
 
 
 class FitRun:
     """`keras.Model.fit` on the same model, optimizer and data."""
 
-    def __init__(self, model_name, shape, dataset, batch_size, jit_compile):
-        keras.utils.set_random_seed(0)
-        self.batch_size = batch_size
-        self.model = BUILDERS[model_name](shape)
+    def __init__(self, name, shape, data, batch_size, precision):
+        self.batch_size, self.data = batch_size, data
+        self.model = _keras_model(name, shape, precision)
         self.model.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
+            optimizer=keras.optimizers.Adam(),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
-            jit_compile=jit_compile,
         )
-        self.iterator_data = _data(dataset, batch_size)
+        self.num_params = self.model.count_params()
 
     def measure(self, steps):
         tic = time.perf_counter()
-        self.model.fit(
-            self.iterator_data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
-        )
+        self.model.fit(self.data, steps_per_epoch=steps, epochs=1, verbose=0)
         return steps * self.batch_size / (time.perf_counter() - tic)
+
+
+def _trainable_params(model):
+    return sum(int(tf.size(v)) for v in model.trainable_variables)
+
+
+def training_flops(model):
+    """FLOPs of one training example: 3x the forward multiply-adds (2 FLOPs each) of the
+    convolutions and dense layers (forward, gradient w.r.t. inputs, w.r.t. weights)."""
+    forward = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            forward += 2 * kh * kw * layer.input.shape[-1] * c_out * h * w
+        elif isinstance(layer, keras.layers.Dense):
+            forward += 2 * layer.input.shape[-1] * layer.units
+    return 3 * forward
+
+
+def measure_peaks(repeats=3):
+    """GFLOP/s of a 2048^3 matmul and of a 3x3 64->64 convolution on 128x28x28, per precision."""
+    peaks = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        a = tf.cast(tf.random.normal([2048, 2048]), dtype)
+        x = tf.cast(tf.random.normal([128, 28, 28, 64]), dtype)
+        k = tf.cast(tf.random.normal([3, 3, 64, 64]) * 0.05, dtype)
+
+        @tf.function
+        def matmul(n, a=a):
+            s = tf.zeros([], dtype)
+            for _ in tf.range(n):
+                s += tf.reduce_sum(tf.matmul(a, a)[:1, :1])
+            return s
+
+        @tf.function
+        def conv(n, x=x, k=k):
+            s = tf.zeros([], dtype)
+            for _ in tf.range(n):
+                s += tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")[:1, :1, :1, :1])
+            return s
+
+        for kind, fn, flop in (
+            ("matmul", matmul, 2 * 2048**3),
+            ("conv", conv, 2 * 9 * 64 * 64 * 28 * 28 * 128),
+        ):
+            fn(tf.constant(2)).numpy()
+            rates = []
+            for _ in range(repeats):
+                tic = time.perf_counter()
+                fn(tf.constant(10)).numpy()
+                rates.append(10 * flop / (time.perf_counter() - tic) / 1e9)
+            peaks[f"{kind} {dtype.name}"] = max(rates)
+    return peaks
 
 
 def _machine():
@@ -127,26 +190,64 @@ def _machine():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, no GPU used; Python {platform.python_version()}, "
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = (
+        f"{cpu}, {cores} cores used, no GPU; Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
     )
+    if peers.torch_available():
+        import torch
+
+        text += f", PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return text
 
 
-def _json_path():
-    return os.path.join(os.path.dirname(FLAGS.output), "throughput.json")
+def _group(name, shape, dataset, batch_size, precision, contenders):
+    """Interleaved measurements of one (model, batch size, precision)."""
+    makers = {
+        "engine": EngineRun, "fit": FitRun, "tf": peers.TFLoop, "torch": peers.TorchEager
+    }
+    runs = {c: makers[c](name, shape, _data(dataset, batch_size), batch_size, precision)
+            for c in contenders}
+    reference = _keras_model(name, shape, "float32")
+    for contender, run in runs.items():
+        if contender in ("tf", "torch") and run.num_params != _trainable_params(reference):
+            raise AssertionError(
+                f"{contender} {name} has {run.num_params} parameters, the Keras model "
+                f"{_trainable_params(reference)}"
+            )
+    steps = {}
+    for contender, run in runs.items():
+        warmup = FLAGS.warmup_steps
+        run.measure(warmup)  # traces, then warms up
+        # The time of one step without the fixed cost of a call (iterator, checkpoint):
+        # the difference of a call of 3 * warmup steps and one of warmup steps.
+        seconds = [n * batch_size / run.measure(n) for n in (warmup, 3 * warmup)]
+        per_step = max((seconds[1] - seconds[0]) / (2 * warmup), 1e-6)
+        steps[contender] = max(5, int(FLAGS.seconds / per_step))
+    samples = {c: [] for c in runs}
+    for _ in range(FLAGS.repeats):
+        for contender, run in runs.items():
+            samples[contender].append(run.measure(steps[contender]))
+    return {
+        "model": name, "batch_size": batch_size, "precision": precision,
+        "flops_per_example": training_flops(reference), "steps": steps, "samples": samples,
+    }
 
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # TF's checkpoint saver logs at INFO
+    logging.set_verbosity(logging.WARNING)
+    path = os.path.join(os.path.dirname(FLAGS.output), "throughput.json")
     if FLAGS.report_only:
-        with open(_json_path()) as f:
+        with open(path) as f:
             saved = json.load(f)
-        for key in ("batch_size", "steps", "warmup_steps", "repeats"):
-            FLAGS[key].value = saved["setting"][key]
-        _write_report(saved["rows"], saved["dataset"], saved["machine"])
+        write_report(saved, FLAGS.output)
         return
+    contenders = [c for c in FLAGS.contenders if c in CONTENDERS]
+    if "torch" in contenders and not peers.torch_available():
+        print("PyTorch is not installed here: no torch column (run `make bench`)")
+        contenders.remove("torch")
     dataset = FLAGS.dataset
     try:
         mp.data.load_numpy(dataset, "train")
@@ -154,93 +255,142 @@ def main(argv):
         print(f"{dataset} not found; measuring on digits instead")
         dataset = "digits"
     shape = mp.data.info(dataset).image_shape
+    peaks = measure_peaks()
+    print("peaks (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), flush=True)
     rows = []
-    for model_name in FLAGS.models:
-        for jit in (False, True):
-            contenders = {
-                "engine": EngineRun(model_name, shape, dataset, FLAGS.batch_size, jit),
-                "Model.fit": FitRun(model_name, shape, dataset, FLAGS.batch_size, jit),
-            }
-            for run in contenders.values():
-                run.measure(FLAGS.warmup_steps)
-            samples = {name: [] for name in contenders}
-            for _ in range(FLAGS.repeats):
-                for name, run in contenders.items():
-                    samples[name].append(run.measure(FLAGS.steps))
-            rows.append({"model": model_name, "jit_compile": jit, "samples": samples})
-            engine, fit = max(samples["engine"]), max(samples["Model.fit"])
-            print(
-                f"{model_name:4s} jit_compile={jit!s:5s} best: engine {engine:8.0f} ex/s   "
-                f"Model.fit {fit:8.0f} ex/s   ratio {engine / fit:.2f}x",
-                flush=True,
-            )
-    _write_report(rows, dataset, _machine())
+    for name in FLAGS.models:
+        for batch_size in map(int, FLAGS.batch_sizes):
+            for precision in FLAGS.precisions:
+                row = _group(name, shape, dataset, batch_size, precision, contenders)
+                rows.append(row)
+                medians = {c: statistics.median(s) for c, s in row["samples"].items()}
+                print(
+                    f"{name} b{batch_size} {precision}: "
+                    + "  ".join(f"{c} {m:.0f}" for c, m in medians.items())
+                    + " ex/s", flush=True,
+                )
+    saved = {
+        "dataset": dataset, "machine": _machine(), "peaks": peaks, "rows": rows,
+        "setting": {k: FLAGS[k].value for k in ("repeats", "seconds", "warmup_steps")},
+    }
+    with open(path, "w") as f:
+        json.dump(saved, f, indent=1)
+    write_report(saved, FLAGS.output)
 
 
-def _write_report(rows, dataset, machine):
-    """Writes RESULTS.md (tables from the raw samples) and throughput.json."""
-    stats = {}
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def write_report(saved, output):
+    """Writes the throughput section of `output` (between its markers) from the samples."""
+    rows = saved["rows"]
+    for r in rows:  # rows merged from several runs carry the peaks of their own run
+        r.setdefault("peaks", saved["peaks"])
+    peak_sets = []
     for r in rows:
-        e, f = r["samples"]["engine"], r["samples"]["Model.fit"]
-        stats[(r["model"], r["jit_compile"])] = {
-            "best": (max(e), max(f)),
-            "median": (statistics.median(e), statistics.median(f)),
-        }
+        if not peak_sets or peak_sets[-1][0] != r["peaks"]:
+            peak_sets.append((r["peaks"], []))
+        if r["model"] not in peak_sets[-1][1]:
+            peak_sets[-1][1].append(r["model"])
+    contenders = [c for c in CONTENDERS if any(c in r["samples"] for r in rows)]
+    s = saved["setting"]
     lines = [
-        "# Benchmarks",
+        BEGIN,
+        "## Training throughput: the engine, `Model.fit`, plain TensorFlow, PyTorch",
         "",
-        "## Training throughput: engine vs `keras.Model.fit`",
+        f"Machine: {saved['machine']}. Written by `make bench` (`benchmarks/throughput.py`; "
+        "the contenders and the FLOP count are described in its docstring).",
         "",
-        f"Machine: {machine}.",
+        f"Setting: {saved['dataset']}, Adam; per group, {s['repeats']} interleaved "
+        f"measurements of about {s['seconds']} s per contender after a warm-up. Medians in "
+        "examples/s [range]; the ratios are ratios of medians.",
         "",
-        f"Setting: {dataset}, batch {FLAGS.batch_size}, Adam; {FLAGS.repeats} interleaved "
-        f"measurements of {FLAGS.steps} steps per contender after {FLAGS.warmup_steps} warm-up "
-        "steps, same model, data pipeline and optimizer. MLP = 784-256-128-10 "
-        "(`mp.basics.mlp`), CNN = the classic conv-pool-conv-pool-dense network "
-        "(`mp.cnn.classic_cnn`). Reproduce: `make bench`.",
+        "Measured peaks (GFLOP/s, best of 3): "
+        + "; ".join(
+            ", ".join(f"{k} **{v:.0f}**" for k, v in p.items())
+            + (f" (with {', '.join(models)})" if len(peak_sets) > 1 else "")
+            for p, models in peak_sets
+        ) + ".",
         "",
-        "Best of the repeats (the host's throttling only slows runs; see the module docstring), "
-        "medians in the last column:",
-        "",
-        "| model | XLA | engine, examples/s | Model.fit, examples/s | engine / Model.fit (best) "
-        "| (median) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | batch | precision | " + " | ".join(contenders)
+        + " | engine / tf | engine / fit | engine / torch |",
+        "|---|---:|---|" + "---:|" * (len(contenders) + 3),
     ]
-    for (model_name, jit), st in stats.items():
-        (e, f), (me, mf) = st["best"], st["median"]
+    for r in rows:
+        med = {c: _median(r["samples"].get(c, [])) for c in contenders}
+        cells = [
+            f"{med[c]:.0f} [{min(r['samples'][c]):.0f}–{max(r['samples'][c]):.0f}]"
+            if c in r["samples"] else "–" for c in contenders
+        ]
+        ratios = [
+            f"**{med['engine'] / med[c]:.2f}**" if c in r["samples"] else "–"
+            for c in ("tf", "fit", "torch")
+        ]
         lines.append(
-            f"| {model_name} | {'on' if jit else 'off'} | {e:.0f} | {f:.0f} | "
-            f"**{e / f:.2f}x** | {me / mf:.2f}x |"
+            f"| {r['model']} | {r['batch_size']} | {r['precision']} | "
+            + " | ".join(cells) + " | " + " | ".join(ratios) + " |"
         )
-    lines += ["", "XLA (`--jit_compile`) against no XLA, best of repeats:", ""]
-    for model_name in dict.fromkeys(m for m, _ in stats):
-        if (model_name, True) in stats and (model_name, False) in stats:
-            on, off = stats[(model_name, True)]["best"], stats[(model_name, False)]["best"]
-            lines.append(
-                f"- {model_name}: engine {on[0] / off[0]:.2f}x, Model.fit {on[1] / off[1]:.2f}x"
+    lines += [
+        "",
+        "Arithmetic rate, GFLOP/s of training (fraction of the best measured peak of that "
+        "precision, matmul or conv):",
+        "",
+        "| model | batch | precision | " + " | ".join(contenders) + " |",
+        "|---|---:|---|" + "---:|" * len(contenders),
+    ]
+    for r in rows:
+        dtype = "bfloat16" if r["precision"] == "mixed_bfloat16" else "float32"
+        peak = max(v for k, v in r["peaks"].items() if k.endswith(dtype))
+        cells = []
+        for c in contenders:
+            if c not in r["samples"]:
+                cells.append("–")
+                continue
+            gflops = _median(r["samples"][c]) * r["flops_per_example"] / 1e9
+            cells.append(f"{gflops:.0f} ({gflops / peak:.0%})")
+        lines.append(
+            f"| {r['model']} | {r['batch_size']} | {r['precision']} | " + " | ".join(cells) + " |"
+        )
+    speedups = []
+    for r in rows:
+        if r["precision"] != "mixed_bfloat16":
+            continue
+        base = next(
+            (b for b in rows if b["model"] == r["model"] and b["batch_size"] == r["batch_size"]
+             and b["precision"] == "float32"), None,
+        )
+        if base:
+            speedups.append(
+                f"| {r['model']} | {r['batch_size']} | " + " | ".join(
+                    f"{_median(r['samples'][c]) / _median(base['samples'][c]):.2f}x"
+                    if c in r["samples"] and c in base["samples"] else "–" for c in contenders
+                ) + " |"
             )
-    lines += [
-        "",
-        "Reading the numbers: both contenders run the same graph for each step. Where "
-        "a step is dominated by arithmetic (the CNN: tens of milliseconds of convolutions) "
-        "the ratio is close to 1. The engine's gain is the per-step overhead it removes "
-        "(`log_every` steps per `tf.function` call over one repeated iterator), which "
-        "shows on small, fast steps such as the MLP's. XLA is off by default because it "
-        "slows the convolutions on this CPU.",
-        "",
-    ]
-    lines += [
-        "Raw samples (examples/s, in measurement order) are in " "`benchmarks/throughput.json`.",
-        "",
-    ]
-    with open(FLAGS.output, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    setting = {k: FLAGS[k].value for k in ("batch_size", "steps", "warmup_steps", "repeats")}
-    with open(_json_path(), "w") as f:
-        json.dump(
-            {"dataset": dataset, "machine": machine, "setting": setting, "rows": rows}, f, indent=2
-        )
-    print(f"wrote {FLAGS.output}")
+    if speedups:
+        lines += [
+            "",
+            "`mixed_bfloat16` against float32, per contender (ratio of medians):",
+            "",
+            "| model | batch | " + " | ".join(contenders) + " |",
+            "|---|---:|" + "---:|" * len(contenders),
+            *speedups,
+        ]
+    lines += ["", "Raw samples (examples/s, in measurement order): `benchmarks/throughput.json`.",
+              END]
+    section = "\n".join(lines)
+    text = open(output, encoding="utf-8").read() if os.path.exists(output) else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        head, sep, rest = text.partition("\n")
+        text = head + sep + "\n" + section + "\n" + rest
+    tmp = output + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, output)
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
