@@ -1,7 +1,8 @@
 """Policy-gradient methods side by side with Stable-Baselines3 / sb3-contrib (ch6.2).
 
     .venv-peers/bin/python -m benchmarks.rl [--algos=ppo,a2c,trpo] [--envs=CartPole-v1]
-        [--seeds=3] [--env_steps=0] [--eval_episodes=10] [--out=runs/bench_rl.jsonl]
+        [--seeds=3] [--first_seed=0] [--env_steps=0] [--eval_episodes=10]
+        [--out=runs/bench_rl.jsonl]
 
 For every seed, algorithm and environment it trains this package's algorithm (`mp.rl.deep`,
 through the engine's Trainer) and its SB3 counterpart with rl-baselines3-zoo's
@@ -193,6 +194,7 @@ def main(argv=None):
     parser.add_argument("--algos", default="ppo,a2c,trpo")
     parser.add_argument("--envs", default="CartPole-v1")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first_seed", type=int, default=0)
     parser.add_argument("--env_steps", type=int, default=0, help="0: the zoo's n_timesteps")
     parser.add_argument("--eval_episodes", type=int, default=10)
     parser.add_argument("--impls", default="mp,sb3")
@@ -211,7 +213,7 @@ def main(argv=None):
     rows = []
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     impls = args.impls.split(",")
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for env_id in args.envs.split(","):
             for algo in args.algos.split(","):
                 if (algo, env_id) not in ZOO:
