@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: train test bench peers fashion-mnist clean
+.PHONY: train test bench bench-rl peers fashion-mnist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ peers: $(PEERS_STAMP)
 ## make bench: training throughput of the engine against Model.fit, a plain TF loop and PyTorch.
 bench: $(PEERS_STAMP) fashion-mnist
 	$(PEERS)/bin/python -m benchmarks.throughput
+
+## make bench-rl: ch6.2's policy-gradient methods against SB3 / sb3-contrib (zoo settings, 3 seeds, interleaved).
+bench-rl: $(PEERS_STAMP)
+	$(PEERS)/bin/python -m benchmarks.rl --algos=ppo,trpo --envs=CartPole-v1,Pendulum-v1 --seeds=3
+	$(PEERS)/bin/python -m benchmarks.rl --algos=a2c --envs=CartPole-v1 --seeds=3 --env_steps=200000
 
 # Best effort: Debian's dataset-fashion-mnist puts the idx files under
 # /usr/share/datasets/fashion-mnist. Tests that need it skip without it.

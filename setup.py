@@ -24,5 +24,5 @@ setup(
     ],
     # pytest-xdist: `make test` runs the suite on two processes (most app tests wait on
     # subprocesses, so two cores finish it in well under the 10-minute budget).
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"], "box2d": ["box2d==2.3.10"]},
 )
