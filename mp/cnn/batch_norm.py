@@ -20,7 +20,8 @@ three gradients, and it reads bfloat16 or float16 maps directly while `gamma`, `
 the statistics stay float32. Measured on a 2-core CPU, it made ResNet-20's training step
 1.4x faster in float32 and 2x faster in mixed bfloat16 (`benchmarks/RESULTS.md`). It
 falls back to Keras' computation where the kernel does not apply: other ranks or axes,
-masks, `synchronized=True`, batch renormalisation, or a backend other than TensorFlow.
+masks, `synchronized=True`, batch renormalisation, float64 (gradient checks), or a
+backend other than TensorFlow.
 
 The fused kernel returns the batch variance with Bessel's correction (N / (N - 1)) for
 the moving average; the layer scales it back to the biased estimate, so the moving
@@ -49,6 +50,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and not self.synchronized
             and not self.renorm
             and self.epsilon >= 1.001e-5  # the kernel's smallest epsilon
+            and self.compute_dtype in ("float32", "bfloat16", "float16")  # no float64 kernel
         )
 
     def call(self, inputs, training=None, mask=None):

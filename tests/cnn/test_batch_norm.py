@@ -82,6 +82,7 @@ def test_mixed_bfloat16_keeps_float32_statistics():
 @pytest.mark.parametrize("shape, kwargs", [((4, 6), {}), ((4, 3, 3, 2), {"axis": 1}),
                                            ((4, 3, 3, 2), {"epsilon": 1e-6})])
 def test_falls_back_to_keras_where_the_kernel_does_not_apply(shape, kwargs):
+    # A rank-2 input, a channels-first axis, an epsilon below the kernel's minimum.
     x = tf.constant(np.random.default_rng(4).normal(size=shape), tf.float32)
     ref, fused = _pair(x.shape, **kwargs)
     assert not fused._fused(x, None)
@@ -103,3 +104,10 @@ def test_traces_once_and_round_trips(tmp_path):
     assert loaded.layers[-1].get_config() == layer.get_config()
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_float64_falls_back_to_keras():
+    # The fused kernel has no float64 version; gradient checks run in float64.
+    x = tf.constant(np.random.default_rng(5).normal(size=(3, 2, 2, 4)), tf.float64)
+    ref, fused = _pair(x.shape, dtype="float64")
+    np.testing.assert_allclose(fused(x, training=True), ref(x, training=True), atol=1e-12)
