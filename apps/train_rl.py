@@ -33,7 +33,6 @@ from absl import flags
 
 from apps import common, runner
 
-
 _OWN_FLAGS = (
     (flags.DEFINE_list, "algo", ["value_iteration"], "Algorithm(s)."),
     (
