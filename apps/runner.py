@@ -179,6 +179,33 @@ class Experiment(Outputs):
 
         return data
 
+    def image_data(self, test_images, images, binarize, seed):
+        """The data of a chapter 5 run on (binarised) images, from an `images` module.
+
+        `images` is `mp.generative.vae` or `.autoregressive`: its `training_images` turns
+        batches into the model's images (the same bits from any step on).
+
+        Returns:
+          `(train_data, test_x, test_data, validation_data)`: `start_step -> dataset`, the
+          test images as an array and in batches, and validation batches or `None`.
+        """
+        import tensorflow as tf
+
+        data = self.train_data(standardize=False, prefetch=False)
+
+        def train_data(start_step):
+            """The same batches and the same bits, in the same order, from any step on."""
+            batches = data(start_step)
+            return images.training_images(batches, binarize, seed, start_step).prefetch(2)
+
+        test_x = images.evaluation_images(test_images, binarize)
+        test_data = tf.data.Dataset.from_tensor_slices(test_x).batch(EVAL_BATCH_SIZE)
+        validation_data = None
+        if self.config.validation_fraction:
+            validation = self.load("validation", standardize=False)
+            validation_data = images.training_images(validation, binarize, seed)
+        return train_data, test_x, test_data, validation_data
+
     def trainer(self, task, train_steps, *, model_dir=None, **kwargs):
         """A `Trainer` with the configured loop settings; then writes `flags.cfg` once.
 

@@ -121,8 +121,6 @@ def run(
     test_images, _ = mp.data.load_numpy(config.dataset, "test", config.data_dir)
     train_steps = run.train_steps(len(train_images))
 
-    import tensorflow as tf
-
     options = dict(
         hidden_units=hidden_units,
         num_masks=num_masks,
@@ -137,18 +135,9 @@ def run(
     task = ar.AutoregressiveTask(
         network, run.optimizer(train_steps), clip_norm=run.clip_norm, seed=seed
     )
-    data = run.train_data(standardize=False, prefetch=False)
-
-    def train_data(start_step):
-        """The same batches and the same bits, in the same order, from any step on."""
-        return ar.training_images(data(start_step), ar_binarize, seed, start_step).prefetch(2)
-
-    test_x = ar.evaluation_images(test_images, ar_binarize)
-    test_data = tf.data.Dataset.from_tensor_slices(test_x).batch(runner.EVAL_BATCH_SIZE)
-    validation_data = None
-    if config.validation_fraction:
-        validation = run.load("validation", standardize=False)
-        validation_data = ar.training_images(validation, ar_binarize, seed)
+    train_data, test_x, test_data, validation_data = run.image_data(
+        test_images, ar, ar_binarize, seed
+    )
     trainer = run.trainer(task, train_steps)
     result, _ = run.fit(trainer, train_data, test_data, validation_data)
 

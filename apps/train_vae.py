@@ -121,24 +121,13 @@ def run(
     train_steps = run.train_steps(len(train_images))
     iwae_examples = min(iwae_examples, len(test_images))
 
-    import tensorflow as tf
-
     options = dict(kind=model, likelihood=likelihood, hidden_units=hidden_units, filters=filters)
     with run.strategy.scope():
         network = vae.make_vae(info.image_shape, latent_dim, seed=seed, **options)
     task = vae.VAETask(network, run.optimizer(train_steps), clip_norm=run.clip_norm)
-    data = run.train_data(standardize=False, prefetch=False)
-
-    def train_data(start_step):
-        """The same batches and the same bits, in the same order, from any step on."""
-        return vae.training_images(data(start_step), binarize, seed, start_step).prefetch(2)
-
-    test_x = vae.evaluation_images(test_images, binarize)
-    test_data = tf.data.Dataset.from_tensor_slices(test_x).batch(runner.EVAL_BATCH_SIZE)
-    validation_data = None
-    if config.validation_fraction:
-        validation = run.load("validation", standardize=False)
-        validation_data = vae.training_images(validation, binarize, seed)
+    train_data, test_x, test_data, validation_data = run.image_data(
+        test_images, vae, binarize, seed
+    )
     trainer = run.trainer(task, train_steps)
     result, evaluation = run.fit(trainer, train_data, test_data, validation_data)
 
