@@ -215,7 +215,19 @@ def train_classifier(dataset, *, data_dir=None, seed=0, verbose=True, **config):
 
 
 def load_extractor(dataset, *, cache_dir=None, data_dir=None, **config):
-    """The feature extractor of `dataset`: loaded from the cache, else trained and cached.
+    """The feature extractor of `dataset`: the dense features of `load_classifier`'s model.
+
+    Args: as for `load_classifier`.
+
+    Returns:
+      A `keras.Model` mapping images in [0, 1] to their dense features.
+    """
+    classifier = load_classifier(dataset, cache_dir=cache_dir, data_dir=data_dir, **config)
+    return keras.Model(classifier.input, classifier.get_layer("dense").output)
+
+
+def load_classifier(dataset, *, cache_dir=None, data_dir=None, **config):
+    """The FID's classifier of `dataset` (logits): loaded from the cache, else trained and cached.
 
     The classifier is saved atomically (a temporary file renamed into place),
     with its held-out accuracy in a `.json` next to it, so an interrupted
@@ -228,7 +240,8 @@ def load_extractor(dataset, *, cache_dir=None, data_dir=None, **config):
       **config: overrides of `DEFAULT_CLASSIFIER`.
 
     Returns:
-      A `keras.Model` mapping images in [0, 1] to their dense features.
+      A `keras.Model` mapping images in [0, 1] to class logits (translations are
+      judged by it: `mp.generative.translation`).
     """
     path = cache_path(dataset, cache_dir, **config)
     if os.path.exists(path):
@@ -249,7 +262,7 @@ def load_extractor(dataset, *, cache_dir=None, data_dir=None, **config):
             for leftover in (tmp, tmp[: -len(".keras")] + ".json"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
-    return keras.Model(classifier.input, classifier.get_layer("dense").output)
+    return classifier
 
 
 _EXTRACTORS = {}  # one extractor per classifier file and data folder

@@ -289,6 +289,14 @@ def make_gan(
 # --- the game ------------------------------------------------------------
 
 
+def split_rows(real, parts):
+    """`real` (a tensor or a nest of tensors) cut into `parts` equal shares of rows, in order."""
+    if parts == 1:
+        return [real]
+    pieces = [tf.split(t, parts) for t in tf.nest.flatten(real)]
+    return [tf.nest.pack_sequence_as(real, [p[i] for p in pieces]) for i in range(parts)]
+
+
 class GAN(keras.Model):
     """A generator and a discriminator trained against each other.
 
@@ -402,17 +410,26 @@ class GAN(keras.Model):
         Args:
           real: the real rows of all `d_steps` discriminator updates, `d_steps`
             equal parts in order (`d_steps * B` rows for batches of B; the
-            number of rows must divide by `d_steps`).
+            number of rows must divide by `d_steps`); a tensor, or a dict of
+            tensors with rows in step (a conditional GAN's pairs).
 
         Returns:
           The discriminator's outputs averaged over its `d_steps` updates, plus
           `loss/generator`.
         """
-        parts = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        parts = split_rows(real, self.d_steps)
         steps = [self.discriminator_step(part) for part in parts]
         outputs = {key: tf.add_n([s[key] for s in steps]) / len(steps) for key in steps[0]}
-        outputs["loss/generator"] = self.generator_step(tf.shape(parts[-1])[0])
-        return outputs
+        return outputs | self.generator_update(parts[-1])
+
+    def generator_update(self, real):
+        """The generator's update after D's, given the last share of real rows.
+
+        G here needs only their number (as many fresh codes); a conditional GAN
+        (`mp.generative.translation`) overrides it to translate them. Returns a dict
+        with at least `loss/generator`.
+        """
+        return {"loss/generator": self.generator_step(tf.shape(tf.nest.flatten(real)[0])[0])}
 
     # Keras' model.fit
 
