@@ -207,7 +207,7 @@ def make_tcn(
         h = TemporalBlock(filters, kernel_size, d, dropout, name=f"block_{i}")(h)
     if not return_sequences:
         h = LastStep(name="last_step")(h)
-    outputs = keras.layers.Dense(output_units, name="readout", dtype="float32")(h)
+    outputs = keras.layers.Dense(output_units, name="readout")(h)  # tasks cast to float32
     return keras.Model(inputs, outputs, name=name or f"tcn_k{kernel_size}_x{len(dilations)}")
 
 

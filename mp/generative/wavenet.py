@@ -1,0 +1,360 @@
+"""WaveNet: gated dilated causal convolutions over discrete values, and its fast generation.
+
+van den Oord et al., "WaveNet: A Generative Model for Raw Audio", 2016; the queue
+generator of Paine et al., "Fast Wavenet Generation Algorithm", 2016.
+
+A sequence of discrete values `x_1..x_T` (characters, or quantised audio samples)
+is modelled autoregressively, `p(x) = prod_t p(x_t | x_<t)`, with a softmax over
+the `num_classes` values at every step. The network (here, one-hot inputs):
+
+    shift         the input moves one step right (a zero column first), so the
+                  output at t can read x_<t only
+    input conv    a causal convolution of kernel 2 to `filters` channels
+    layer l       a causal convolution of kernel k and dilation d_l to 2 * filters
+                  channels, split into f and g, and the gated unit
+                      z = tanh(f) * sigmoid(g)
+                  residual: h <- h + W_res z (1x1; not in the last layer, whose h
+                  nothing reads);  skip: s_l = W_skip z (1x1)
+    head          relu(sum_l s_l) -> 1x1 conv, relu -> 1x1 conv to the logits
+
+The output at t sees `F = 2 + sum_l (k-1) d_l` inputs before it (`receptive_field`;
+the dilations usually double, 1, 2, .., 2^(n-1), repeated in stacks), checked by
+the causality harness (`tests/generative/test_wavenet.py`).
+
+**Generation.** Drawing `x_t` needs `p(x_t | x_<t)`, so sampling is sequential.
+The naive way (`naive_generate`) runs the whole network over the sequence drawn
+so far for every new value: `T` passes of `T` columns. But a layer's output at t
+reads its input at t, t-d, .., t-(k-1)d only, and those inputs were computed at
+earlier steps. `fast_generate` keeps, per layer, a queue of its last `(k-1) d`
+inputs; one step pushes the new column through every layer (one column each),
+appends it to the queues and drops the oldest: `T` steps of one column, the cost
+no longer grows with the length. Both draw from the same Gumbel noise
+(`mp.generative.autoregressive.sampling_noise`), so they draw the same sequences.
+
+Course: ch5.3.3 TCN, VRNN, C-VRNN, STCN (TCNs: PixelCNN's idea for audio,
+dilations for long dependencies, inference speed).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mp.engine.task import float32
+from mp.generative.autoregressive import sampling_noise
+from mp.generative.tcn import check_dilations, exponential_dilations
+from mp.rnn import _checks
+
+INPUT_KERNEL = 2
+
+
+def receptive_field(kernel_size, dilations):
+    """Inputs before t that the output at t sees: `INPUT_KERNEL + sum_l (k-1) d_l`."""
+    kernel_size = _checks.count("kernel_size", kernel_size)
+    return INPUT_KERNEL + (kernel_size - 1) * sum(check_dilations(dilations))
+
+
+def stacked_dilations(layers_per_stack, stacks=1):
+    """`(1, 2, .., 2^(layers_per_stack-1))` repeated `stacks` times (the paper's blocks)."""
+    return exponential_dilations(layers_per_stack) * _checks.count("stacks", stacks)
+
+
+def gate(a):
+    """`tanh(f) * sigmoid(g)` with `[f, g]` the two halves of the last axis of `a`."""
+    f, g = tf.split(a, 2, axis=-1)
+    return tf.tanh(f) * tf.sigmoid(g)
+
+
+@keras.saving.register_keras_serializable(package="mp")
+class GatedResidualLayer(keras.layers.Layer):
+    """One WaveNet layer: dilated causal conv, gated unit, residual and skip 1x1 convs.
+
+    `call(h) -> (h + W_res z, W_skip z)` over whole sequences `[B, T, C]`;
+    `step(h_t, queue) -> (h_t + W_res z_t, W_skip z_t, queue')` for one column, with
+    `queue` the layer's inputs at the `(k-1) d` steps before t.
+
+    Args:
+      filters: residual channels C (the input's channels).
+      skip_channels: channels of the skip output.
+      kernel_size: k.
+      dilation: d.
+      residual: whether the layer has its residual 1x1 conv (the last layer of a
+        WaveNet has none: only its skip output is read).
+    """
+
+    def __init__(self, filters, skip_channels, kernel_size=2, dilation=1, residual=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _checks.count("filters", filters)
+        self.skip_channels = _checks.count("skip_channels", skip_channels)
+        self.kernel_size = _checks.count("kernel_size", kernel_size)
+        self.dilation = _checks.count("dilation", dilation)
+        policy = dict(dtype=self.dtype_policy)
+        self.dilated = keras.layers.Conv1D(
+            2 * filters, kernel_size, dilation_rate=dilation, padding="causal", name="dilated",
+            **policy,
+        )
+        self.has_residual = bool(residual)
+        self.residual = (
+            keras.layers.Conv1D(filters, 1, name="residual", **policy) if residual else None
+        )
+        self.skip = keras.layers.Conv1D(skip_channels, 1, name="skip", **policy)
+
+    @property
+    def span(self):
+        """Steps of past input one output column reads: `(k-1) d` (the queue's length)."""
+        return (self.kernel_size - 1) * self.dilation
+
+    def build(self, input_shape):
+        self.dilated.build(input_shape)
+        if self.residual is not None:
+            self.residual.build((*input_shape[:-1], self.filters))
+        self.skip.build((*input_shape[:-1], self.filters))
+
+    def call(self, h):
+        z = gate(self.dilated(h))
+        return self._add_residual(h, z), self.skip(z)
+
+    def _add_residual(self, h, z):
+        return h if self.residual is None else h + self.residual(z)
+
+    def step(self, h_t, queue):
+        """One column: `h_t [B, C]`, `queue [B, span, C]` (oldest first)."""
+        window = tf.concat([queue, h_t[:, None]], axis=1)  # times t - span .. t
+        taps = window[:, :: self.dilation]  # t - (k-1)d, .., t - d, t: kernel[0..k-1]
+        a = tf.einsum("bkc,kcf->bf", taps, self.dilated.kernel) + self.dilated.bias
+        z = gate(a)[:, None]
+        return self._add_residual(h_t[:, None], z)[:, 0], self.skip(z)[:, 0], window[:, 1:]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, (*input_shape[:-1], self.skip_channels)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "skip_channels": self.skip_channels,
+            "kernel_size": self.kernel_size,
+            "dilation": self.dilation,
+            "residual": self.has_residual,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mp")
+class WaveNet(keras.Model):
+    """WaveNet over `num_classes` discrete values; see the module docstring.
+
+    `model(x)` takes ids `[B, T]` (int) or one-hot / soft inputs `[B, T, V]` (float)
+    and returns float32 logits `[B, T, V]`: row t is `p(x_t | x_<t)`. Train it
+    with `model.compile(loss=SparseCategoricalCrossentropy(from_logits=True))` and
+    `model.fit(ids, ids)` (the targets are the inputs: the shift is inside).
+
+    Args:
+      num_classes: V.
+      filters: residual channels.
+      skip_channels: channels of the skip connections.
+      head_units: channels of the 1x1 layer before the logits.
+      kernel_size: k of the dilated convolutions.
+      dilations: one per layer (default `stacked_dilations(5)`: 1, 2, 4, 8, 16).
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        *,
+        filters=32,
+        skip_channels=64,
+        head_units=64,
+        kernel_size=2,
+        dilations=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = _checks.count("num_classes", num_classes, minimum=2)
+        self.filters = _checks.count("filters", filters)
+        self.skip_channels = _checks.count("skip_channels", skip_channels)
+        self.head_units = _checks.count("head_units", head_units)
+        self.kernel_size = _checks.count("kernel_size", kernel_size)
+        self.dilations = check_dilations(stacked_dilations(5) if dilations is None else dilations)
+        self.input_conv = keras.layers.Conv1D(filters, INPUT_KERNEL, padding="causal", name="input")
+        for i, d in enumerate(self.dilations, start=1):  # attributes: TF checkpoints see only those
+            last = i == len(self.dilations)
+            layer = GatedResidualLayer(
+                filters, skip_channels, kernel_size, d, residual=not last, name=f"layer_{i}"
+            )
+            setattr(self, f"layer_{i}", layer)
+        self.head = keras.layers.Conv1D(head_units, 1, activation="relu", name="head")
+        self.logits_conv = keras.layers.Conv1D(num_classes, 1, name="logits")
+
+    @property
+    def layers_(self):
+        """The `GatedResidualLayer`s, in order."""
+        return [getattr(self, f"layer_{i}") for i in range(1, len(self.dilations) + 1)]
+
+    @property
+    def receptive_field(self):
+        return receptive_field(self.kernel_size, self.dilations)
+
+    def _one_hot(self, inputs):
+        inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype.is_integer:
+            return tf.one_hot(inputs, self.num_classes, dtype=self.compute_dtype)
+        return tf.cast(inputs, self.compute_dtype)
+
+    def _head(self, skips):
+        return float32(self.logits_conv(self.head(tf.nn.relu(skips))))
+
+    def call(self, inputs):
+        x = self._one_hot(inputs)
+        x = tf.pad(x, [[0, 0], [1, 0], [0, 0]])[:, :-1]  # the shift: step t reads x_<t
+        h = self.input_conv(x)
+        skips = 0.0
+        for layer in self.layers_:
+            h, skip = layer(h)
+            skips += skip
+        return self._head(skips)
+
+    def initial_queues(self, batch_size):
+        """Zero queues (the causal zero padding): the input conv's and each layer's."""
+        dtype = self.compute_dtype
+        queues = [tf.zeros([batch_size, INPUT_KERNEL - 1, self.num_classes], dtype)]
+        return queues + [tf.zeros([batch_size, l.span, self.filters], dtype) for l in self.layers_]
+
+    def step(self, previous, queues):
+        """`p(x_t | x_<t)` from `x_{t-1}` (one-hot `[B, V]`, zeros at t = 0) and the queues.
+
+        Returns `(logits [B, V] float32, queues)`: every layer computes one column.
+        """
+        previous = tf.cast(previous, self.compute_dtype)
+        window = tf.concat([queues[0], previous[:, None]], axis=1)  # x_{t-2}, x_{t-1}
+        h = tf.einsum("bkc,kcf->bf", window, self.input_conv.kernel) + self.input_conv.bias
+        new_queues = [window[:, 1:]]
+        skips = 0.0
+        for layer, queue in zip(self.layers_, queues[1:]):
+            h, skip, queue = layer.step(h, queue)
+            new_queues.append(queue)
+            skips += skip
+        return self._head(skips[:, None])[:, 0], new_queues
+
+    def log_prob(self, ids):
+        """`log p(x)` of each sequence of ids `[B, T]`, in nats (float32)."""
+        logits = self(ids)
+        return -tf.reduce_sum(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits), axis=-1
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "filters": self.filters,
+            "skip_channels": self.skip_channels,
+            "head_units": self.head_units,
+            "kernel_size": self.kernel_size,
+            "dilations": list(self.dilations),
+        }
+
+
+def _draws(logits, noise, temperature):
+    """Gumbel-max: `argmax_v(logits_v / temperature + g_v)`, a draw from softmax(logits / T)."""
+    return np.argmax(np.asarray(logits, np.float64) / temperature + noise, axis=-1)
+
+
+def _check_generation(length, temperature, prompt):
+    length = _checks.count("length", length)
+    temperature = _checks.positive("temperature", temperature)
+    prompt = np.asarray([] if prompt is None else prompt, np.int64).reshape(-1)
+    if len(prompt) > length:
+        raise ValueError(f"prompt is longer than length. Received: {len(prompt)} > {length}")
+    return length, temperature, prompt
+
+
+def fast_generate(model, num_samples, length, *, seed=0, temperature=1.0, prompt=None):
+    """`num_samples` sequences of `length` ids, one column per layer and step (queues).
+
+    Args:
+      model: a `WaveNet`.
+      num_samples: N.
+      length: T, ids per sequence (the prompt included).
+      seed: the seed of the Gumbel noise (`sampling_noise`): the same seed, the same
+        sequences as `naive_generate`.
+      temperature: > 0; the draws are from `softmax(logits / temperature)`.
+      prompt: optional ids every sequence starts with (teacher-forced, not drawn).
+
+    Returns:
+      int64 ids `[N, T]`.
+    """
+    length, temperature, prompt = _check_generation(length, temperature, prompt)
+    noise = sampling_noise(num_samples, length, model.num_classes, seed=seed, dtype="float64")
+    step = getattr(model, "_fast_step", None)
+    if step is None:
+        step = model._fast_step = tf.function(model.step)
+    queues = model.initial_queues(num_samples)
+    previous = tf.zeros([num_samples, model.num_classes], model.compute_dtype)
+    ids = np.zeros([num_samples, length], np.int64)
+    for t in range(length):
+        logits, queues = step(previous, queues)
+        ids[:, t] = prompt[t] if t < len(prompt) else _draws(logits, noise[:, t], temperature)
+        previous = tf.one_hot(ids[:, t], model.num_classes, dtype=model.compute_dtype)
+    return ids
+
+
+def naive_generate(model, num_samples, length, *, seed=0, temperature=1.0, prompt=None):
+    """As `fast_generate`, by a pass of the whole network over all `T` columns per step."""
+    length, temperature, prompt = _check_generation(length, temperature, prompt)
+    noise = sampling_noise(num_samples, length, model.num_classes, seed=seed, dtype="float64")
+    forward = tf.function(lambda ids: model(ids))
+    ids = np.zeros([num_samples, length], np.int64)
+    for t in range(length):
+        if t < len(prompt):
+            ids[:, t] = prompt[t]
+            continue
+        logits = forward(tf.constant(ids))[:, t]  # ids after t are still 0: never read
+        ids[:, t] = _draws(logits, noise[:, t], temperature)
+    return ids
+
+
+# --- a character language model -----------------------------------------------------
+
+
+def random_windows(ids, window, batch_size, seed=0):
+    """Endless batches `[B, window]` of windows of `ids` at random starts (seeded)."""
+    ids = np.asarray(ids, np.int64)
+    rng = np.random.default_rng(seed)
+    while True:
+        starts = rng.integers(0, len(ids) - window + 1, size=batch_size)
+        yield np.stack([ids[s : s + window] for s in starts])
+
+
+def bits_per_char(model, ids, *, window=512, batch_size=16):
+    """Mean `-log2 p(x_t | x_<t)` over `ids[F:]`, each character with its full field of F.
+
+    The text is cut into windows that overlap by `F = model.receptive_field`
+    characters; the last `window - F` positions of each are scored, so every scored
+    character sees the `F` characters before it. Returns `(bits, characters scored)`.
+    """
+    field = model.receptive_field
+    ids = np.asarray(ids, np.int64)
+    if window <= field or len(ids) < window:
+        raise ValueError(
+            f"window must exceed the receptive field ({field}) and fit in the text "
+            f"({len(ids)} ids). Received: window={window}"
+        )
+    function = tf.function(lambda x: model(x))
+    stride = window - field
+    starts = list(range(0, len(ids) - window + 1, stride))
+    # (start, first scored offset): every window scores its last `stride` positions; a
+    # last window ending at the text's end scores what the others left.
+    pieces = [(s, field) for s in starts]
+    end = starts[-1] + window
+    if end < len(ids):
+        pieces.append((len(ids) - window, window - (len(ids) - end)))
+    total, count = 0.0, 0
+    for i in range(0, len(pieces), batch_size):
+        chunk = pieces[i : i + batch_size]
+        batch = np.stack([ids[s : s + window] for s, _ in chunk])
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=batch, logits=function(tf.constant(batch))
+        ).numpy()
+        for row, (_, first) in enumerate(chunk):
+            total += float(nll[row, first:].sum())
+            count += window - first
+    return total / (count * np.log(2.0)), count
