@@ -14,8 +14,9 @@ The tabular algorithms are NumPy loops over episodes, with no Trainer: of the sh
 `--model_dir`, `--seed`, `--log_every` (episodes between progress lines) and `--deterministic`
 (they are deterministic for a seed anyway) mean something here; the others are refused.
 
-Deep policy-gradient methods (ch6.2): `--algo=reinforce|a2c|ppo|trpo --env=CartPole-v1
---env_steps=100000 [--num_envs --num_steps --gamma --baseline]` trains one algorithm through
+Deep RL (ch6.2): `--algo=reinforce|a2c|ppo|trpo|dqn|double_dqn|ddpg|td3 --env=CartPole-v1
+--env_steps=100000 [--num_envs --num_steps --gamma --baseline; off-policy: --train_frequency
+--gradient_steps --buffer_size --learning_starts]` trains one algorithm through
 the engine (`mp.rl.deep`: rl-baselines3-zoo settings per environment, which the flags
 override), `--log_every` updates between progress lines and checkpoints (losses per update in
 train/, returns per env step in rollouts/); SIGTERM, then the same command resumes. Metrics:
@@ -32,6 +33,7 @@ import os
 from absl import flags
 
 from apps import common, runner
+from mp.rl.registry import OFF_POLICY_OPTIONS
 
 _OWN_FLAGS = (
     (flags.DEFINE_list, "algo", ["value_iteration"], "Algorithm(s)."),
@@ -98,7 +100,7 @@ _OWN_FLAGS = (
     (flags.DEFINE_integer, "num_steps", None, "Deep: steps per environment and update (preset)."),
     (flags.DEFINE_enum, "baseline", "value", ["value", "moving_average", "none"], "reinforce."),
     (flags.DEFINE_float, "target_return", None, "Deep: threshold of steps_to_threshold."),
-)
+) + tuple((flags.DEFINE_integer, name, None, text) for name, text in OFF_POLICY_OPTIONS)
 for _define, _name, *_args in _OWN_FLAGS:
     runner.define_once(_define, _name, *_args)
 HONOURED = ("model_dir", "seed", "log_every", "deterministic")  # no data, optimizer flags
@@ -108,7 +110,8 @@ APP = runner.App(
     refuses=tuple(n for n in runner.RunConfig.names() if n not in HONOURED),
 )
 NOT_COMPARISON = ("algo", "env", "map_name", "slippery", "p_heads", "smooth", "env_steps",
-                  "num_envs", "num_steps", "baseline", "target_return")  # the app's own
+                  "num_envs", "num_steps", "baseline", "target_return",
+                  *(name for name, _ in OFF_POLICY_OPTIONS))  # the app's own
 DEEP_OWN = ("algo", "env", "gamma", "eval_episodes") + NOT_COMPARISON[6:]
 
 
@@ -150,6 +153,7 @@ def run(
     num_steps=None,
     baseline="value",
     target_return=None,
+    train_frequency=None, gradient_steps=None, buffer_size=None, learning_starts=None,  # off-policy
     progress=True,
     **shared,
 ):
@@ -208,7 +212,7 @@ def run(
 
 
 def _run_deep(algos, own, model_dir, shared, progress):
-    """One deep policy-gradient algorithm through the engine (see the module docstring)."""
+    """One deep RL algorithm through the engine (see the module docstring)."""
     from mp.rl import deep
 
     if len(algos) != 1:
@@ -218,8 +222,7 @@ def _run_deep(algos, own, model_dir, shared, progress):
                if k not in DEEP_OWN and v != defaults[k] and (v or defaults[k] is not None)]
     if tabular:
         raise ValueError(f"--algo={algos[0]} cannot honour {', '.join(tabular)}; leave it unset")
-    own["eval_episodes"] = 10 if own["eval_episodes"] is None else own["eval_episodes"]
-    algo, env = algos[0], own["env"]
+    own["eval_episodes"], (algo,), env = own["eval_episodes"] or 10, algos, own["env"]
     if env not in deep.ENVIRONMENTS:
         raise ValueError(f"env must be one of {', '.join(deep.ENVIRONMENTS)} for --algo={algo}. "
                          f"Received: env={env!r}")
@@ -227,10 +230,9 @@ def _run_deep(algos, own, model_dir, shared, progress):
     model_dir = model_dir or common.default_model_dir(APP.name, env)
     config = APP.config(shared | {"model_dir": model_dir})
     target = own["target_return"] if own["target_return"] is not None else deep.TARGETS.get(env)
-    extra = {"baseline": own["baseline"]} if algo == "reinforce" else {}
-    task = deep.make_task(algo, env, own["env_steps"], seed=config.seed, num_envs=own["num_envs"],
-                          num_steps=own["num_steps"], gamma=own["gamma"],
-                          summary_dir=os.path.join(config.model_dir, "rollouts"), **extra)
+    task = deep.make_task(algo, env, own["env_steps"], seed=config.seed,
+                          summary_dir=os.path.join(config.model_dir, "rollouts"),
+                          **deep.flag_options(algo, own))
     experiment = runner.Experiment(APP, config, own | {"algo": [algo]}, progress=progress)
     trainer = experiment.trainer(task, task.total_updates, checkpoint_every=config.log_every)
     result = trainer.fit(task.data)
@@ -240,8 +242,7 @@ def _run_deep(algos, own, model_dir, shared, progress):
     experiment.export(task)
     figure = deep.learning_curves_figure({algo: task.collector.episodes}, title=env, target=target)
     experiment.save_figure(figure, "learning_curves.png")
-    summary = f"{algo} on {env}: mean_return {metrics['mean_return']}"
-    return experiment.finish(metrics, summary)
+    return experiment.finish(metrics, deep.summary_line(metrics))
 
 
 flag_values = APP.flag_values

@@ -28,6 +28,14 @@ Deep policy-gradient methods (ch6.2), engine Tasks on gymnasium.vector environme
     reinforce, a2c, ppo, trpo   the algorithms
     deep         algorithms by name, zoo presets, thresholds, metrics, learning curves
 
+Off-policy deep RL (ch6.2 part 2), the same Task shape with a replay buffer:
+
+    replay       ReplayBuffer (checkpointed with its fill level, position and RNG), Polyak
+                 updates, OffPolicyTask: collect, insert, then gradient steps in one step
+    dqn          DQN and Double DQN (QNetwork, epsilon-greedy, Huber TD loss)
+    ddpg         DDPG and TD3 (DeterministicActor, QCritic, twin critics, target smoothing,
+                 delayed actor updates, Gaussian or Ornstein-Uhlenbeck noise)
+
 gymnasium and matplotlib are imported by the functions that need them, not here; the deep
 modules (TensorFlow) are imported on use: `from mp.rl import ppo`.
 

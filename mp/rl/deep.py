@@ -1,11 +1,15 @@
 """Deep RL runs from a notebook or an app: algorithms by name, tuned settings, metrics, curves.
 
-    ALGORITHMS              "reinforce", "a2c", "ppo", "trpo" -> their Task classes
+    ALGORITHMS              "reinforce", "a2c", "ppo", "trpo" (on-policy), "dqn",
+                            "double_dqn", "ddpg", "td3" (off-policy, `mp.rl.replay`) -> their
+                            Task classes
     ENVIRONMENTS            the classic-control (and Box2D) environments the presets cover
     settings(algo, env)     the hyperparameters used for an environment: rl-baselines3-zoo's
                             where the zoo tunes that pair (without gSDE, which the package
                             does not implement), else the algorithm's defaults
     make_task(...)          a Task for an environment-step budget
+    flag_options(algo, own) train_rl's deep flags as `make_task` arguments (refusing those
+                            that the algorithm cannot honour)
     threshold_crossing      first env step / wall second where the running mean of the last
                             20 training returns reaches a target
     run_metrics             the metrics.json keys of a finished run
@@ -16,13 +20,17 @@ Course: ch6.2 Deep Reinforcement Learning.
 
 import numpy as np
 
-from mp.rl import a2c, ppo, reinforce, rollout, trpo
+from mp.rl import a2c, ddpg, dqn, ppo, registry, reinforce, replay, rollout, trpo
 
 ALGORITHMS = {
     "reinforce": reinforce.ReinforceTask,
     "a2c": a2c.A2CTask,
     "ppo": ppo.PPOTask,
     "trpo": trpo.TRPOTask,
+    "dqn": dqn.DQNTask,
+    "double_dqn": dqn.DoubleDQNTask,
+    "ddpg": ddpg.DDPGTask,
+    "td3": ddpg.TD3Task,
 }
 ENVIRONMENTS = (
     "CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0", "LunarLander-v3",
@@ -32,7 +40,27 @@ WINDOW = 20  # training episodes in the running mean
 TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0,
            "LunarLander-v3": 200.0, "MountainCarContinuous-v0": 90.0}
 
-# rl-baselines3-zoo (hyperparams/{ppo,a2c,trpo}.yml), in this package's argument names
+_DQN_CARTPOLE = dict(
+    learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+    target_update_interval=10, train_frequency=256, gradient_steps=128,
+    exploration_fraction=0.16, exploration_final_eps=0.04, hidden_units=(256, 256))
+_DQN_ACROBOT = dict(
+    learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
+    target_update_interval=250, train_frequency=4, gradient_steps=4,
+    exploration_fraction=0.12, exploration_final_eps=0.1, hidden_units=(256, 256))
+# The zoo's earlier td3/ddpg.yml updated once per episode (train_freq [1, "episode"],
+# gradient_steps -1: 200 gradient steps after each 200-step Pendulum episode); the same
+# number of gradient steps per env step as today's train_freq 1, in one tf.function call
+# per episode instead of 200 (a call and a collection cost ~1 ms of Python each)
+_TD3_PENDULUM = dict(
+    gamma=0.98, buffer_size=200_000, learning_starts=10_000, noise_type="normal",
+    noise_std=0.1, train_frequency=200, gradient_steps=200, learning_rate=1e-3,
+    hidden_units=(400, 300))
+_TD3_MOUNTAINCAR = dict(noise_type="ornstein-uhlenbeck", noise_std=0.5, train_frequency=100,
+                        gradient_steps=100)
+
+# rl-baselines3-zoo (hyperparams/{ppo,a2c,trpo,dqn,td3,ddpg}.yml), in this package's
+# argument names
 _ZOO = {
     ("ppo", "CartPole-v1"): dict(
         num_envs=8, num_steps=32, minibatch_size=256, gae_lambda=0.8, gamma=0.98, epochs=20,
@@ -66,6 +94,18 @@ _ZOO = {
                                  num_steps=1024),
     ("trpo", "LunarLander-v3"): dict(num_envs=2, num_steps=512, cg_damping=0.01,
                                      gae_lambda=0.98, gamma=0.999, n_critic_updates=15),
+    # hyperparams/dqn.yml (train_freq -> train_frequency; gradient_steps -1 on Acrobot: as
+    # many as the env steps collected, 4)
+    ("dqn", "CartPole-v1"): _DQN_CARTPOLE,
+    ("double_dqn", "CartPole-v1"): _DQN_CARTPOLE,
+    ("dqn", "Acrobot-v1"): _DQN_ACROBOT,
+    ("double_dqn", "Acrobot-v1"): _DQN_ACROBOT,
+    # hyperparams/{td3,ddpg}.yml: Gaussian noise 0.1 (in actions scaled to [-1, 1]), 10k
+    # random steps, one gradient step per env step (see _TD3_PENDULUM)
+    ("td3", "Pendulum-v1"): _TD3_PENDULUM,
+    ("ddpg", "Pendulum-v1"): _TD3_PENDULUM,
+    ("td3", "MountainCarContinuous-v0"): _TD3_MOUNTAINCAR,
+    ("ddpg", "MountainCarContinuous-v0"): _TD3_MOUNTAINCAR,
     # no zoo entry: measured here (value baseline reaches 475 in ~40k steps)
     ("reinforce", "CartPole-v1"): dict(num_envs=2, num_steps=500, learning_rate=5e-3,
                                        value_learning_rate=5e-3, value_epochs=10, gamma=0.99),
@@ -75,7 +115,8 @@ _DEFAULTS = {
     "a2c": dict(num_envs=8, num_steps=5),
     "ppo": dict(num_envs=8, num_steps=256, minibatch_size=64),
     "trpo": dict(num_envs=2, num_steps=1024, minibatch_size=128),
-}
+} | {algo: {} for algo in registry.OFF_POLICY}  # the classes' defaults (SB3's)
+OFF_POLICY = tuple(registry.OFF_POLICY)
 
 
 def settings(algo, env_id):
@@ -103,9 +144,17 @@ def make_task(algo, env_id, env_steps, *, seed=0, summary_dir=None, **overrides)
     if not isinstance(env_steps, (int, np.integer)) or env_steps <= 0:
         raise ValueError(f"env_steps must be a positive integer. Received: env_steps={env_steps}")
     options = settings(algo, env_id) | {k: v for k, v in overrides.items() if v is not None}
-    options.setdefault("num_envs", 8)
     cls = ALGORITHMS[algo]
-    num_steps = options.get("num_steps", _num_steps_default(cls))
+    if issubclass(cls, replay.OffPolicyTask):  # one update per train_frequency env steps
+        options.setdefault("num_envs", 1)
+        num_steps = options.setdefault("train_frequency", cls.DEFAULTS["train_frequency"])
+        if "num_steps" in options:
+            raise ValueError(f"--algo={algo} collects --train_frequency steps per update, not "
+                             f"--num_steps; leave it unset. Received: num_steps="
+                             f"{options['num_steps']}")
+    else:
+        options.setdefault("num_envs", 8)
+        num_steps = options.get("num_steps", _num_steps_default(cls))
     for key, value in (("num_envs", options["num_envs"]), ("num_steps", num_steps)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{key} must be a positive integer. Received: {key}={value}")
@@ -117,6 +166,24 @@ def make_task(algo, env_id, env_steps, *, seed=0, summary_dir=None, **overrides)
             f"{num_steps} steps = {per_update}"
         )
     return cls(env_id, total_updates=updates, seed=seed, summary_dir=summary_dir, **options)
+
+
+def flag_options(algo, own):
+    """`make_task`'s arguments from train_rl's deep flags `own` (unset flags are `None`).
+
+    Raises:
+      ValueError: a flag of the off-policy algorithms given to an on-policy one or the other
+        way round (`--baseline` belongs to reinforce).
+    """
+    off = [name for name, _ in registry.OFF_POLICY_OPTIONS]
+    options = {k: own.get(k) for k in ("num_envs", "num_steps", "gamma") + tuple(off)}
+    wrong = off if algo not in OFF_POLICY else ["num_steps"]
+    given = [f"--{k}={options[k]}" for k in wrong if options[k] is not None]
+    if given:
+        raise ValueError(f"--algo={algo} cannot honour {', '.join(given)}; leave it unset")
+    if algo == "reinforce":
+        options["baseline"] = own.get("baseline", "value")
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _num_steps_default(cls):
@@ -163,11 +230,24 @@ def run_metrics(task, *, target_return=None, eval_episodes=10, seed=0):
         "target_return": target_return,
         "env_steps_per_sec": float(c.env_steps.numpy()) / max(c.seconds(), 1e-9),
     }
+    if isinstance(task, replay.OffPolicyTask):
+        metrics |= {"buffer_fill": int(task.buffer.size.numpy()),
+                    "buffer_size": task.buffer.capacity,
+                    "buffer_bytes_per_transition": task.buffer.bytes_per_transition,
+                    "gradient_steps": int(task.updates.numpy())}
     if eval_episodes:
         mean, std = evaluate(task, eval_episodes, seed)
         metrics |= {"eval_mean_return": mean, "eval_std_return": std,
                     "eval_episodes": eval_episodes}
     return metrics
+
+
+def summary_line(metrics):
+    """The closing line of a run: algorithm, environment, return (and the buffer's fill)."""
+    line = f"{metrics['algo']} on {metrics['env']}: mean_return {metrics['mean_return']}"
+    if "buffer_fill" in metrics:
+        line += f", replay buffer {metrics['buffer_fill']}/{metrics['buffer_size']} transitions"
+    return line
 
 
 def learning_curves_figure(curves, *, title=None, target=None, window=WINDOW):

@@ -94,3 +94,16 @@ def get(name):
 def names(kind=None):
     """Sorted names of the registered algorithms, optionally only those of one ``kind``."""
     return sorted(n for n, (_, k) in ALGORITHMS.items() if kind is None or k == kind)
+
+
+# The deep off-policy algorithms (ch6.2) and the action space each needs; `mp.rl.deep` maps
+# them to their Task classes (imported on use: they need TensorFlow).
+OFF_POLICY = {"dqn": "discrete", "double_dqn": "discrete", "ddpg": "continuous",
+              "td3": "continuous"}
+# Their integer options that train_rl takes as flags (unset: the preset's value).
+OFF_POLICY_OPTIONS = (
+    ("train_frequency", "Off-policy: env steps per environment between updates."),
+    ("gradient_steps", "Off-policy: gradient steps per update (one tf.function call)."),
+    ("buffer_size", "Off-policy: replay buffer capacity in transitions."),
+    ("learning_starts", "Off-policy: env steps of random behaviour before learning."),
+)
