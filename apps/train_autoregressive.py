@@ -3,8 +3,9 @@
 
     images in [0, 1] (mp.data) -> binarised (dynamic as in ch5.1, or static)
     -> NADE / MADE / PixelCNN / Gated PixelCNN (mp.generative) -> AutoregressiveTask
+       | VRNN / C-VRNN, rows as time steps (mp.generative.vrnn) -> VRNNTask
     -> Trainer -> model.keras, samples.png, receptive_field.png (PixelCNNs),
-    learning_curves.png -> metrics.json
+    class_styles.png (C-VRNN), learning_curves.png -> metrics.json
 
 Training minimises the exact negative log-likelihood with the observed pixels as
 inputs (teacher forcing); a MADE with several masks draws one per step. The test
@@ -13,9 +14,14 @@ per image, over every test image) compares with the VAE's importance-weighted bo
 on the same bits; `bits_per_dim` is the same number per pixel in bits.
 `sample_seconds` times a 64-image grid (the PixelCNNs' band sampler; with
 `--time_naive_sampler` also the naive one, and whether both drew the same images).
+The VRNN (`--model=vrnn`, and `cvrnn` conditioned on the class) reads an image as
+H steps of W pixels; it trains on the ELBO, and its `nll_nats` is a bound: minus
+the importance-weighted bound with `--iwae_k` trajectories (`nll_bound`), on the
+same test bits. Its state has `--hidden_units` (the first) units, its other
+layers `--head_units`.
 Evaluation and figures: `mp.generative.autoregressive.report`.
 
-Course: ch5.3 Autoregressive models (5.3.1 NADE and MADE, 5.3.2 PixelCNN).
+Course: ch5.3 Autoregressive models (5.3.1 NADE and MADE, 5.3.2 PixelCNN, 5.3.3 VRNN).
 """
 
 from absl import flags
@@ -23,7 +29,11 @@ from absl import flags
 from apps import common, runner
 
 runner.define_once(
-    flags.DEFINE_string, "model", "made", "nade, made, pixelcnn or gated_pixelcnn."
+    flags.DEFINE_string, "model", "made", "nade, made, pixelcnn, gated_pixelcnn, vrnn or cvrnn."
+)
+runner.define_once(flags.DEFINE_integer, "latent_dim", 16, "VRNNs: size of z_t.", lower_bound=1)
+runner.define_once(
+    flags.DEFINE_integer, "iwae_k", 100, "VRNNs: trajectories of the test bound.", lower_bound=1
 )
 runner.define_once(
     flags.DEFINE_list, "hidden_units", ["500"], "NADE: its hidden width (the first); MADE: all."
@@ -67,7 +77,7 @@ runner.define_once(
 APP = runner.App(
     "train_autoregressive",
     own="model hidden_units num_masks order_agnostic conv_filters conv_layers head_units "
-    "ar_binarize time_naive_sampler".split(),
+    "ar_binarize time_naive_sampler latent_dim iwae_k".split(),
     defaults={"epochs": 20, "learning_rate": 1e-3},
     refuses={
         "augment": "shifted or flipped pixels would change the test likelihood's data",
@@ -88,6 +98,8 @@ def run(
     head_units=64,
     ar_binarize="dynamic",
     time_naive_sampler=False,
+    latent_dim=16,
+    iwae_k=100,
     progress=True,
     **shared,
 ):
@@ -99,14 +111,17 @@ def run(
     """
     import mp.data
     from mp.generative import autoregressive as ar
+    from mp.generative import vrnn
 
     hidden_units = common.positive_ints("hidden_units", hidden_units)
     common.check_counts(
         num_masks=num_masks, conv_filters=conv_filters, conv_layers=conv_layers,
-        head_units=head_units,
+        head_units=head_units, latent_dim=latent_dim, iwae_k=iwae_k,
     )
-    if model not in ar.MODELS:
-        raise ValueError(f"model must be one of {', '.join(ar.MODELS)}. Received: model={model!r}")
+    sequence = model in vrnn.MODELS
+    if model not in ar.MODELS + vrnn.MODELS:
+        models = ", ".join(ar.MODELS + vrnn.MODELS)
+        raise ValueError(f"model must be one of {models}. Received: model={model!r}")
     ar.check_binarization(ar_binarize)
     if num_masks > 1 and model != "made":
         raise ValueError(f"num_masks is MADE's. Received: num_masks={num_masks}, model={model}")
@@ -118,7 +133,7 @@ def run(
     train_images, _ = mp.data.load_numpy(
         config.dataset, "train", config.data_dir, validation_fraction=config.validation_fraction
     )
-    test_images, _ = mp.data.load_numpy(config.dataset, "test", config.data_dir)
+    test_images, test_labels = mp.data.load_numpy(config.dataset, "test", config.data_dir)
     train_steps = run.train_steps(len(train_images))
 
     options = dict(
@@ -131,20 +146,31 @@ def run(
         seed=seed,
     )
     with run.strategy.scope():
-        network = ar.make_model(model, info.image_shape, **options)
-    task = ar.AutoregressiveTask(
+        network = (
+            vrnn.make_model(
+                model, info.image_shape, latent_dim=latent_dim, units=hidden_units[0],
+                hidden_units=head_units, num_classes=info.num_classes,
+            )
+            if sequence
+            else ar.make_model(model, info.image_shape, **options)
+        )
+    task = (vrnn.VRNNTask if sequence else ar.AutoregressiveTask)(
         network, run.optimizer(train_steps), clip_norm=run.clip_norm, seed=seed
     )
+    images = vrnn.ImageData(model == "cvrnn", test_labels) if sequence else ar
     train_data, test_x, test_data, validation_data = run.image_data(
-        test_images, ar, ar_binarize, seed
+        test_images, images, ar_binarize, seed
     )
     trainer = run.trainer(task, train_steps)
     result, _ = run.fit(trainer, train_data, test_data, validation_data)
 
     run.export(task)
-    evaluation, pictures = ar.report(
-        task.model, test_x, seed=seed, time_naive_sampler=time_naive_sampler
-    )
+    if sequence:
+        evaluation, pictures = vrnn.report(task.model, test_x, seed=seed, iwae_k=iwae_k)
+    else:
+        evaluation, pictures = ar.report(
+            task.model, test_x, seed=seed, time_naive_sampler=time_naive_sampler
+        )
     for name, figure in pictures.items():
         run.save_figure(figure, f"{name}.png")
     if len(trainer.history["train"]) > 1:
@@ -152,7 +178,7 @@ def run(
     metrics = run.metrics(result, train_steps) | evaluation | ar.binarization_metrics(ar_binarize)
     metrics |= {"model": model, "num_parameters": int(task.model.count_params())}
     summary = (
-        f"{model}: test NLL {metrics['nll_nats']:.2f} nats ({metrics['bits_per_dim']:.4f} bits/dim)"
+        f"{model}: test NLL {'<= ' if sequence else ''}{metrics['nll_nats']:.2f} nats ({metrics['bits_per_dim']:.4f} bits/dim)"
         f" on {metrics['test_images']} images; 64 samples in {metrics['sample_seconds']:.1f} s"
     )
     return run.finish(metrics, summary)

@@ -15,10 +15,29 @@
                  agnostic training, the mixture over masks
     pixelcnn     PixelCNN (masked convolutions A/B, residual blocks) and Gated PixelCNN
                  (vertical and horizontal stacks), naive and fast samplers, receptive fields
+    tcn          TCN: causal dilated 1-D convolutions in residual blocks, the receptive field
+                 from the configuration (a chapter-4 sequence model: `train_rnn --cell=tcn`)
+    wavenet      WaveNet: gated units, residual and skip connections, a softmax over values;
+                 naive generation and the fast one with per-layer queues
+    vrnn         VRNN (a VAE per step, learned prior, IWAE over trajectories) and the
+                 class-conditional C-VRNN (content apart from the style latents)
 
 TensorFlow Probability is imported by the functions that need it, not here.
 
-Course: ch5 Deep Generative Models (5.1 VAE, 5.2 GAN, 5.3 Autoregressive models).
+Course: ch5 Deep Generative Models (5.1 VAE, 5.2 GAN, 5.3 Autoregressive models, 5.3.3 TCN,
+VRNN, C-VRNN).
 """
 
-from mp.generative import autoencoder, autoregressive, fid, gan, made, nade, pixelcnn, vae
+from mp.generative import (
+    autoencoder,
+    autoregressive,
+    fid,
+    gan,
+    made,
+    nade,
+    pixelcnn,
+    tcn,
+    vae,
+    vrnn,
+    wavenet,
+)
