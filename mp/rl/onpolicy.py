@@ -6,7 +6,8 @@
                    the Trainer's training data (one rollout per update, collected with the
                    current policy); `train_step(batch)` is one whole update, run by the
                    Trainer inside one `tf.function` traced once (fixed [T, N] shapes).
-    LinearDecay    a learning rate falling linearly to zero over the run's updates
+    LinearDecay    a learning rate falling linearly to zero over the run's updates (`remaining`:
+                   Stable-Baselines3's progress remaining, counted after each rollout)
     BiasCorrectedAdam  Adam with PyTorch's placement of epsilon (the benchmarks' peers)
 
 The checkpoint (`checkpoint_items`) holds the networks, the optimizers, the generator's
@@ -28,11 +29,22 @@ from mp.engine.task import Task
 from mp.rl import advantages, networks, rollout
 
 
+def remaining(update, total_updates):
+    """`max(1 - (update + 1) / total_updates, 0)`: the share of the run's rollouts still to
+    come once update `update` (counted from 0) has collected its own. Stable-Baselines3
+    anneals by this "progress remaining", computed after each rollout (`1 - env steps so far /
+    budget`), so its first update already runs at `1 - 1 / total_updates` of the initial
+    rate and its last one at (nearly) zero."""
+    done = tf.cast(update, tf.float32) + 1.0
+    return tf.maximum(1.0 - done / float(total_updates), 0.0)
+
+
 @keras.saving.register_keras_serializable(package="mp")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`initial * (1 - update / total_updates)`, read from a counter of updates (the engine's
-    `global_step`), not from the optimizer's iterations: PPO takes many optimizer steps per
-    update and may stop an update early, so every step of one update gets one rate."""
+    """`initial * remaining(update, total_updates)`, read from a counter of updates (the
+    engine's `global_step`), not from the optimizer's iterations: PPO takes many optimizer
+    steps per update and may stop an update early, so every step of one update gets one
+    rate."""
 
     def __init__(self, initial, total_updates, counter=None):
         self.initial = float(initial)
@@ -40,8 +52,8 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.counter = counter
 
     def __call__(self, step):
-        done = tf.cast(step if self.counter is None else self.counter, tf.float32)
-        return self.initial * tf.maximum(1.0 - done / float(self.total_updates), 0.0)
+        update = step if self.counter is None else self.counter
+        return self.initial * remaining(update, self.total_updates)
 
     def get_config(self):
         return {"initial": self.initial, "total_updates": self.total_updates}

@@ -9,13 +9,14 @@ advantages by GAE(lambda) (`mp.rl.advantages`) with the critic before the update
                - c_e E[ H(pi(. | s_t)) ]                                     entropy bonus
 
 with `rho_t = pi_theta(a_t | s_t) / pi_old(a_t | s_t)`, `A_t` the advantages (normalised
-per minibatch to zero mean and unit variance), `R_t = A_t + V_old(s_t)` the lambda-returns.
-The clip removes the incentive to move the ratio beyond `[1 - eps, 1 + eps]`: a cheap
-first-order stand-in for TRPO's KL constraint. Options: the value prediction clipped to
-`V_old +- eps_v` (`clip_range_vf`), a stop of the update once the approximate KL
-`E[(rho - 1) - log rho]` exceeds `1.5 * target_kl`, the learning rate and `eps` annealed
-linearly to zero. Logged: the three losses, the approximate KL, the clip fraction
-(`|rho - 1| > eps`) and the critic's explained variance.
+per minibatch to zero mean and unit variance, n - 1 in its denominator), `R_t = A_t +
+V_old(s_t)` the lambda-returns. The clip removes the incentive to move the ratio beyond
+`[1 - eps, 1 + eps]`: a cheap first-order stand-in for TRPO's KL constraint. Options: the
+value prediction clipped to `V_old +- eps_v` (`clip_range_vf`), a stop of the update once
+the approximate KL `E[(rho - 1) - log rho]` exceeds `1.5 * target_kl`, the learning rate
+and `eps` annealed linearly to zero (`mp.rl.onpolicy.remaining`: SB3's schedule). Logged:
+the three losses, the approximate KL, the clip fraction (`|rho - 1| > eps`) and the
+critic's explained variance.
 
 All epochs and minibatches run inside the one `tf.function` of the update (the Trainer's
 step): one trace per run.
@@ -27,7 +28,7 @@ KL-constrained step).
 import tensorflow as tf
 
 from mp.engine.task import minimize
-from mp.rl.onpolicy import BiasCorrectedAdam, OnPolicyTask
+from mp.rl.onpolicy import BiasCorrectedAdam, OnPolicyTask, remaining
 
 
 def clipped_surrogate(log_probs, old_log_probs, adv, clip_range):
@@ -47,8 +48,12 @@ def value_loss(predictions, returns, old_values=None, clip_range_vf=None):
 
 
 def normalize(adv):
+    """`(A - mean) / (std + 1e-8)` with the unbiased (n - 1) standard deviation, as PyTorch's
+    `std` in SB3; a single advantage is left as it is (SB3 skips it too)."""
+    n = tf.cast(tf.shape(adv)[0], adv.dtype)
     mean, var = tf.nn.moments(adv, axes=[0])
-    return (adv - mean) / (tf.sqrt(var) + 1e-8)
+    std = tf.sqrt(var * n / tf.maximum(n - 1.0, 1.0))
+    return tf.where(n > 1.0, (adv - mean) / (std + 1e-8), adv)
 
 
 class PPOTask(OnPolicyTask):
@@ -112,9 +117,8 @@ class PPOTask(OnPolicyTask):
         old_log_probs = self.old_log_probs(batch)
         adv, returns, values = self.flat(adv), self.flat(returns), self.flat(values)
         clip_range = tf.constant(self.clip_range)
-        if self.anneal_clip:
-            done = tf.cast(self.global_step, tf.float32) / float(self.total_updates)
-            clip_range = self.clip_range * tf.maximum(1.0 - done, 0.0)
+        if self.anneal_clip:  # the learning rate's schedule (`LinearDecay`)
+            clip_range = self.clip_range * remaining(self.global_step, self.total_updates)
         optimizer = self.optimizers["adam"]
         variables = self.optimizer_variables("adam")
         n_mini = self.batch_size // self.minibatch_size

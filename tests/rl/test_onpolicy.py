@@ -65,7 +65,9 @@ def test_linear_decay_reads_the_update_counter():
     for step in range(5):
         counter.assign(step)
         rates.append(float(schedule(12345)))  # the optimizer's own iterations do not matter
-    np.testing.assert_allclose(rates, [1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0], rtol=1e-6)
+    # SB3: update k runs at lr * (1 - env steps after its rollout / budget) = 1 - (k + 1) / 4:
+    # 0.75, 0.5, 0.25, 0, and 0 past the end
+    np.testing.assert_allclose(rates, [7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0], rtol=1e-6, atol=1e-12)
 
 
 def test_bias_corrected_adam_is_pytorchs_update():

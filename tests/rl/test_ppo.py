@@ -63,6 +63,26 @@ def test_task_loss_and_diagnostics_by_hand(tmp_path):
     np.testing.assert_allclose(total.numpy(), 0.2 + 0.5 * expected_value - 0.01 * expected_entropy, rtol=1e-5)
 
 
+def test_normalize_uses_the_unbiased_std():
+    # [1, 2, 3, 4]: mean 2.5, squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, over n - 1 = 3:
+    # std sqrt(5 / 3) = 1.2909944 (PyTorch's default, which SB3 uses); the biased one is 1.118
+    got = ppo.normalize(tf.constant([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_allclose(got.numpy(), np.array([-1.5, -0.5, 0.5, 1.5]) / 1.2909944, rtol=1e-6)
+    np.testing.assert_allclose(ppo.normalize(tf.constant([3.0])).numpy(), [3.0])  # one: as is
+
+
+def test_first_update_anneals_like_sb3():
+    """SB3 sets the progress remaining after each rollout: its first of 4 updates already runs
+    at 3/4 of the learning rate and of the clip range."""
+    task = ppo.PPOTask("CartPole-v1", total_updates=4, num_envs=2, num_steps=8, seed=0,
+                       epochs=1, minibatch_size=16, learning_rate=1e-3, clip_range=0.2,
+                       anneal_lr=True, anneal_clip=True, hidden_units=(8,))
+    task.build()
+    outputs = tf.function(task.train_step)(next(task.data()))
+    np.testing.assert_allclose(float(outputs["charts/clip_range"]), 0.15, rtol=1e-6)
+    np.testing.assert_allclose(float(outputs["charts/learning_rate"]), 7.5e-4, rtol=1e-6)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="minibatch_size must divide"):
         ppo.PPOTask("CartPole-v1", total_updates=1, num_envs=2, num_steps=5, minibatch_size=4)
