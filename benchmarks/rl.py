@@ -1,4 +1,4 @@
-"""Policy-gradient methods side by side with Stable-Baselines3 / sb3-contrib (ch6.2).
+"""Deep RL side by side with Stable-Baselines3 / sb3-contrib (ch6.2).
 
     .venv-peers/bin/python -m benchmarks.rl [--algos=ppo,a2c,trpo] [--envs=CartPole-v1]
         [--seeds=3] [--first_seed=0] [--env_steps=0] [--eval_episodes=10]
@@ -16,6 +16,13 @@ It prints a markdown table (median [min, max] over seeds) and appends every run 
 
 Run it pinned to one core for fair wall times, e.g. `taskset -c 1 ...`; PyTorch is limited to
 one thread and TensorFlow sees only that core.
+
+Off-policy (`--algos=dqn,double_dqn --envs=CartPole-v1`, `--algos=td3,ddpg
+--envs=Pendulum-v1`): SB3's DQN, TD3 and DDPG with the zoo's dqn/td3/ddpg.yml; SB3 has no
+Double DQN, so `double_dqn` runs this package's alone (compare it with `dqn` on the same
+seeds). This package's Pendulum preset updates once per 200-step episode with 200 gradient
+steps (the zoo's earlier setting, `mp.rl.deep`); SB3 runs today's zoo, one gradient step
+per env step: the same number of gradient steps per env step.
 
 Differences that remain: the zoo's Pendulum/MountainCarContinuous settings use gSDE
 (`use_sde`), which this package does not implement (its PPO uses a plain Gaussian, with
@@ -41,7 +48,18 @@ def _lin(value):
     return ("lin", value)
 
 
-# rl-baselines3-zoo hyperparams/{ppo,a2c,trpo}.yml (SB3 argument names; "lin" = linear decay)
+_DQN_CARTPOLE = dict(
+    n_envs=1, n_timesteps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+    learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
+    gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]))
+_TD3_PENDULUM = dict(
+    n_envs=1, n_timesteps=20_000, gamma=0.98, buffer_size=200_000, learning_starts=10_000,
+    noise_std=0.1, gradient_steps=1, train_freq=1, learning_rate=1e-3,
+    policy_kwargs=dict(net_arch=[400, 300]))
+
+# rl-baselines3-zoo hyperparams/{ppo,a2c,trpo,dqn,td3,ddpg}.yml (SB3 argument names; "lin" =
+# linear decay; noise_std: Gaussian action noise of that sigma)
 ZOO = {
     ("ppo", "CartPole-v1"): dict(
         n_envs=8, n_timesteps=100_000, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
@@ -61,7 +79,12 @@ ZOO = {
         n_envs=2, n_timesteps=100_000, n_steps=1024, gamma=0.9, n_critic_updates=15,
         use_sde=True, sde_sample_freq=4),
     ("trpo", "Acrobot-v1"): dict(normalize=True, n_envs=2, n_timesteps=100_000, n_steps=1024),
+    ("dqn", "CartPole-v1"): _DQN_CARTPOLE,
+    ("double_dqn", "CartPole-v1"): _DQN_CARTPOLE,  # this package only (SB3 has no Double DQN)
+    ("td3", "Pendulum-v1"): _TD3_PENDULUM,
+    ("ddpg", "Pendulum-v1"): _TD3_PENDULUM,
 }
+MP_ONLY = ("double_dqn",)
 
 
 def _episode_metrics(episodes, seconds, target):
@@ -100,7 +123,8 @@ def run_mp(algo, env_id, seed, env_steps, eval_episodes):
 def run_sb3(algo, env_id, seed, env_steps, eval_episodes):
     import gymnasium as gym
     import torch
-    from stable_baselines3 import A2C, PPO
+    from stable_baselines3 import A2C, DDPG, DQN, PPO, TD3
+    from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
@@ -116,7 +140,10 @@ def run_sb3(algo, env_id, seed, env_steps, eval_episodes):
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if normalize:
         env = VecNormalize(env, gamma=hp.get("gamma", 0.99))
-    cls = {"ppo": PPO, "a2c": A2C, "trpo": TRPO}[algo]
+    if "noise_std" in hp:
+        dim = env.action_space.shape[0]
+        hp["action_noise"] = NormalActionNoise(np.zeros(dim), hp.pop("noise_std") * np.ones(dim))
+    cls = {"ppo": PPO, "a2c": A2C, "trpo": TRPO, "dqn": DQN, "td3": TD3, "ddpg": DDPG}[algo]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hp)
 
     class Record(BaseCallback):
@@ -220,6 +247,7 @@ def main(argv=None):
                     print(f"skip {algo} on {env_id}: no zoo entry", file=sys.stderr)
                     continue
                 order = impls if seed % 2 == 0 else impls[::-1]  # interleaved
+                order = [i for i in order if i == "mp" or algo not in MP_ONLY]
                 for impl in order:
                     command = [sys.executable, "-m", "benchmarks.rl", "--worker", impl, algo,
                                env_id, str(seed), "--env_steps", str(args.env_steps),

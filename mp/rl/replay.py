@@ -91,8 +91,9 @@ class ReplayBuffer(tf.Module):
         """Writes K transitions (K <= capacity, leading axis) at the insert position."""
         values = (observations, actions, rewards, next_observations, terminated, truncated)
         k = tf.shape(rewards, out_type=tf.int64)[0]
-        tf.debugging.assert_less_equal(k, tf.constant(self.capacity, tf.int64),
-                                       message="more transitions than the buffer holds")
+        if rewards.shape[0] is not None and rewards.shape[0] > self.capacity:
+            raise ValueError(f"{rewards.shape[0]} transitions do not fit a buffer of "
+                             f"{self.capacity}")
         index = ((self.position + tf.range(k, dtype=tf.int64)) % self.capacity)[:, None]
         for name, value in zip(FIELDS, values):
             variable = getattr(self, name)
