@@ -4,6 +4,7 @@
     --task=seq_fashion_mnist  images read row by row -> sequence_model -> ClassificationTask
     --task=seq_digits         (the same on the 8x8 digits)
     --task=charlm             a text (--text_file)   -> language_model -> TBPTTTask
+    --cell=tcn                (adding, seq_*) a TCN of mp.generative.tcn in place of the RNN
     -> model.keras, gradient_norms.png, learning_curves.png, [samples.txt, vocab.json]
     -> metrics.json (test_mse + baseline_mse | test_accuracy | bits_per_char)
 
@@ -19,6 +20,13 @@ text: the model was trained to continue a text from a carried state, and the
 zero state is one it met only at the first step. A task's own flag given to
 another task is an error, as is a shared flag the task does not use.
 
+`--cell=tcn` replaces the recurrent layers by a temporal convolutional network
+(`--num_layers` residual blocks of `--units` channels, dilations 1, 2, 4, .. or
+`--dilations`, kernel `--kernel_size`) read at the last step; its receptive field
+is in metrics.json, with a warning when it is shorter than the sequence. Its
+`gradient_norms.png` shows `||dL/dx_t||` over the input steps instead (zero
+outside the receptive field).
+
 `gradient_norms.png` shows `||dL/dh_t||` over the time steps of test inputs
 for the first recurrent layer's cell, at initialisation and after training
 (`mp.rnn.problems.GradientNorms`; for the vanilla RNN with the dominant
@@ -27,13 +35,16 @@ an LSTM trained on the adding problem keeps it level (it must carry the first
 marked value across the sequence), a vanilla RNN's keeps falling as T grows.
 
 Course: ch4 Recurrent Neural Networks, ch4.1 Backpropagation through time
-(BPTT), ch4.2 Vanishing gradients problem, ch4.3 Long Short Term Memory (LSTM).
+(BPTT), ch4.2 Vanishing gradients problem, ch4.3 Long Short Term Memory (LSTM);
+ch5.3.3 TCN.
 """
 
 from absl import flags
 
 from apps import common, runner
 from mp.rnn.cells import CELLS
+
+MODELS = (*CELLS, "tcn")  # the recurrent cells, and the temporal convolutional network
 from mp.rnn.problems import TASKS
 
 runner.define_once(
@@ -45,7 +56,7 @@ runner.define_once(
     "classify images row by row (the task picks the dataset); charlm: character language "
     "model on --text_file.",
 )
-runner.define_once(flags.DEFINE_enum, "cell", "lstm", list(CELLS), "Recurrent cell.")
+runner.define_once(flags.DEFINE_enum, "cell", "lstm", list(MODELS), "Recurrent cell, or tcn.")
 runner.define_once(flags.DEFINE_integer, "units", 128, "Hidden units per recurrent layer.")
 runner.define_once(flags.DEFINE_integer, "num_layers", 1, "Stacked recurrent layers.")
 # The tasks' own options (mp.rnn.problems): unset is the task's default; other tasks refuse them.
@@ -78,11 +89,16 @@ TASK_OPTIONS = {
     ),
     "num_test_examples": (flags.DEFINE_integer, "adding: size of the test set (default 10000)."),
 }
-for _name, (_define, _help) in TASK_OPTIONS.items():
+TCN_OPTIONS = {  # --cell=tcn only
+    "kernel_size": (flags.DEFINE_integer, "tcn: taps per causal convolution (default 3)."),
+    "dilations": (flags.DEFINE_list, "tcn: one dilation per block (default 1, 2, 4, ..)."),
+}
+TASK_OPTIONS_ALL = TASK_OPTIONS | TCN_OPTIONS
+for _name, (_define, _help) in TASK_OPTIONS_ALL.items():
     runner.define_once(_define, _name, None, _help)
 APP = runner.App(
     "train_rnn",
-    own=("task", "cell", "units", "num_layers", *TASK_OPTIONS),
+    own=("task", "cell", "units", "num_layers", *TASK_OPTIONS_ALL),
     defaults={"batch_size": 64, "epochs": 10, "learning_rate": 1e-3},
     # The task picks the dataset; no image augmentation, held-out split or early stopping.
     refuses=(
@@ -108,6 +124,8 @@ def run(
     temperature=None,
     sample_prompt=None,
     num_test_examples=None,
+    kernel_size=None,
+    dilations=None,
     progress=True,
     **shared,
 ):
@@ -124,10 +142,13 @@ def run(
     """
     from mp.rnn.problems import GradientNorms, make_problem
 
+    from mp.generative import tcn
+
     options = {name: value for name, value in locals().items() if name in TASK_OPTIONS}
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {', '.join(CELLS)}. Received: cell={cell!r}")
+    if cell not in MODELS:
+        raise ValueError(f"cell must be one of {', '.join(MODELS)}. Received: cell={cell!r}")
     common.check_counts(units=units, num_layers=num_layers)
+    tcn_options = tcn.sequence_options(cell, task, num_layers, kernel_size, dilations)
     model_dir = model_dir or common.default_model_dir(APP.name, task)
     config = APP.config(shared | {"model_dir": model_dir})
     problem = make_problem(
@@ -139,12 +160,16 @@ def run(
             f"--eval_every={config.eval_every}; leave it unset"
         )
     own = {"task": task, "cell": cell, "units": units, "num_layers": num_layers}
+    own |= {k: list(v) if k == "dilations" else v for k, v in tcn_options.items()}
     run = runner.Experiment(APP, config, own | problem.options, progress=progress)
     train_steps = run.train_steps(steps_per_epoch=problem.steps_per_epoch)  # the task's epoch
     with run.strategy.scope():
-        model = problem.build_model(cell, units=units, num_layers=num_layers)
+        if tcn_options:
+            model = tcn.sequence_model(problem, filters=units, **tcn_options)
+        else:
+            model = problem.build_model(cell, units=units, num_layers=num_layers)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
-    norms = GradientNorms(problem.gradient_inputs(model))
+    norms = (tcn.InputGradientNorms if tcn_options else GradientNorms)(problem.gradient_inputs(model))
     norms.measure(model, f"{cell}, initial weights")
     trainer = run.trainer(trainable, train_steps)
     result = trainer.fit(problem.train_data, problem.eval_data)
@@ -152,6 +177,7 @@ def run(
     run.export(trainable)
     trained_curve = norms.measure(model, f"{cell}, trained")
     title = f"{task}: ||dL/dh_t|| of the first {cell} layer on test inputs"
+    title = f"{task}: ||dL/dx_t|| of the TCN on test inputs" if tcn_options else title
     run.save_figure(norms.figure(title), "gradient_norms.png")
     report, files = problem.report(model, result["eval"], run.model_dir)
     for name, text in files.items():
@@ -164,7 +190,7 @@ def run(
         "train_loss": result["train"].get("loss/total"),
         # ||dL/dh_1|| / ||dL/dh_T|| after training: << 1 when the gradient vanishes.
         "gradient_ratio_first_to_last": GradientNorms.first_to_last(trained_curve),
-    }
+    } | ({"receptive_field": tcn.model_receptive_field(model)} if tcn_options else {})
     return run.finish(metrics | report, f"{task} with {cell}: {problem.summary(metrics | report)}")
 
 

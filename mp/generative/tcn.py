@@ -292,3 +292,64 @@ class InputGradientNorms:
         axis.legend()
         figure.tight_layout()
         return figure
+
+
+# --- as a chapter-4 model (apps/train_rnn.py --cell=tcn) ----------------------------
+
+DEFAULT_KERNEL_SIZE = 3
+
+
+def sequence_options(cell, task, num_layers, kernel_size=None, dilations=None):
+    """The TCN's options of `apps/train_rnn.py`, checked: `{}` for a recurrent cell.
+
+    With `cell="tcn"`: `{"kernel_size", "dilations"}`, the dilations `1, 2, .., 2^(L-1)`
+    for `L = num_layers` unless given (then `num_layers` is 1 or their number).
+
+    Raises:
+      ValueError: a TCN option with a recurrent cell, the TCN on `task="charlm"`, a
+        non-positive kernel size or dilation, or `num_layers` against `dilations`.
+    """
+    if cell != "tcn":
+        for name, value in (("kernel_size", kernel_size), ("dilations", dilations)):
+            if value is not None:
+                raise ValueError(f"{name} is for cell=tcn only. Received: cell={cell!r}")
+        return {}
+    if task == "charlm":
+        raise ValueError(
+            "cell=tcn reads whole sequences (task=adding, seq_*); a convolutional language "
+            "model is benchmarks/wavenet_charlm.py. Received: task=charlm"
+        )
+    kernel_size = _checks.count(
+        "kernel_size", DEFAULT_KERNEL_SIZE if kernel_size is None else kernel_size
+    )
+    if dilations is None:
+        return {"kernel_size": kernel_size, "dilations": exponential_dilations(num_layers)}
+    try:
+        dilations = check_dilations(int(d) for d in dilations)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"dilations must be positive integers. Received: dilations={dilations}"
+        ) from None
+    if num_layers not in (1, len(dilations)):
+        raise ValueError(
+            f"num_layers must be 1 or the number of dilations. Received: num_layers={num_layers}, "
+            f"dilations={dilations}"
+        )
+    return {"kernel_size": kernel_size, "dilations": dilations}
+
+
+def sequence_model(problem, *, filters, kernel_size, dilations):
+    """A many-to-one TCN for a problem of `mp.rnn.problems` (its input shape and outputs).
+
+    Warns (`check_receptive_field`) when the field is shorter than the sequence.
+    """
+    steps = problem.input_shape[0]
+    model = make_tcn(
+        problem.input_shape,
+        filters=filters,
+        kernel_size=kernel_size,
+        dilations=dilations,
+        output_units=problem.output_units,
+    )
+    check_receptive_field(model_receptive_field(model), steps, f"a sequence of {steps} steps")
+    return model
