@@ -141,6 +141,26 @@ class VRNN(keras.Model):
         self.decoder_logits = dense(input_dim, "decoder_logits")
         self.cell = make_cell(cell, units)
 
+    def build(self, input_shape=None):
+        """Builds every layer from the configuration (any `input_shape`, e.g. `(x, labels)`)."""
+        del input_shape
+        content = self.num_classes or 0
+        hidden, latent, units = self.hidden_units, self.latent_dim, self.units
+        shapes = {
+            self.phi_x: self.input_dim,
+            self.phi_z: latent,
+            self.prior_hidden: units + content,
+            self.prior_params: hidden,
+            self.encoder_hidden: hidden + units + content,
+            self.encoder_params: hidden,
+            self.decoder_hidden: hidden + units + content,
+            self.decoder_logits: hidden,
+            self.cell: 2 * hidden,
+        }
+        for layer, width in shapes.items():
+            layer.build((None, width))
+        self.built = True
+
     @property
     def conditional(self):
         return self.num_classes is not None

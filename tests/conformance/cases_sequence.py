@@ -10,6 +10,7 @@ WaveNet's first step reads only zero padding, so its features there are its bias
 import numpy as np
 
 from mp.generative.tcn import TemporalBlock, make_tcn
+from mp.generative.vrnn import VRNN
 from mp.generative.wavenet import WaveNet
 from tests.conformance.cases_autoregressive import _biased
 
@@ -27,6 +28,12 @@ def _temporal_block():
     return keras.Model(inputs, TemporalBlock(3, 2, 2)(inputs), name="temporal_block")
 
 
+def _vrnn():
+    model = VRNN(3, 4, latent_dim=2, units=3, hidden_units=4, cell="gru")
+    model(np.zeros((1, 4, 3), np.float32))
+    return model
+
+
 CASES = [
     # conv1 k=2 2->3: 2*2*3+3 = 15; conv2 3->3: 2*3*3+3 = 21; downsample 1x1 2->3: 9. 45.
     ("temporal_block", _temporal_block, (7, 2), (7, 3), 45),
@@ -37,4 +44,9 @@ CASES = [
     # skip 2*3+3 = 9; layer 2 (last, no residual): 20 + 9; head 3*4+4 = 16; logits 4*3+3 =
     # 15. 14 + 35 + 29 + 16 + 15 = 109.
     ("wavenet", _biased(_wavenet), (6, 3), (6, 3), 109),
+    # VRNN, D = 3, T = 4, z 2, h 3, hidden 4: phi_x 3*4+4 = 16; phi_z 2*4+4 = 12; prior
+    # hidden 3*4+4 = 16, params 4*4+4 = 20; encoder hidden (4+3)*4+4 = 32, params 20;
+    # decoder hidden (4+3)*4+4 = 32, logits 4*3+3 = 15; GRU on [phi_x, phi_z] (8) with 3
+    # units: kernel 8*9 = 72, recurrent 3*9 = 27, bias 2*9 = 18. 163 + 117 = 280.
+    ("vrnn", _biased(_vrnn), (4, 3), (4, 3), 280),
 ]
