@@ -4,6 +4,8 @@ Each case is `(name, build_fn, input_shape, output_shape, trainable_params)`; a 
 called on observations returns its logits (discrete) or Gaussian means (continuous).
 """
 
+from mp.rl.ddpg import DeterministicActor, QCritic
+from mp.rl.dqn import QNetwork
 from mp.rl.networks import PolicyNetwork, ValueNetwork
 
 
@@ -31,4 +33,11 @@ CASES = [
     ),
     # 4 -> 8: 40; 8 -> 8: 72; head 8 -> 1: 9. 121; output one value per observation.
     ("value_network", lambda: _built(ValueNetwork(hidden_units=(8, 8)), 4), (4,), (), 121),
+    # off-policy (ch6.2 part 2). 4 -> 8 relu: 40; head 8 -> 2: 18. 58 (Q of each action).
+    ("q_network", lambda: _built(QNetwork(2, hidden_units=(8,)), 4), (4,), (2,), 58),
+    # 3 -> 8: 32; head 8 -> 1: 9. 41; tanh output in [-1, 1].
+    ("deterministic_actor", lambda: _built(DeterministicActor(1, hidden_units=(8,)), 3), (3,),
+     (1,), 41),
+    # [s, a] of 3 + 1: 4 -> 8: 40; 8 -> 8: 72; head 8 -> 1: 9. 121; one Q per input.
+    ("q_critic", lambda: _built(QCritic(hidden_units=(8, 8)), 4), (4,), (), 121),
 ]
