@@ -14,7 +14,9 @@ CartPole-v1), the deterministic evaluation after the budget (`--eval_episodes` s
 episodes, the same seeds for both), the last 20 training returns and env steps per second.
 It prints a markdown table (median [min, max] over seeds) and appends every run to `--out`.
 
-Run it pinned to one core for fair wall times, e.g. `taskset -c 1 ...`; PyTorch is limited to
+CPU seconds (`time.process_time`, training only) are recorded too: on a shared core they
+measure the work where wall seconds measure the neighbours. Run it pinned to one core for
+fair wall times, e.g. `taskset -c 1 ...`; PyTorch is limited to
 one thread and TensorFlow sees only that core.
 
 Off-policy (`--algos=dqn,double_dqn --envs=CartPole-v1`, `--algos=td3,ddpg
@@ -106,15 +108,18 @@ def run_mp(algo, env_id, seed, env_steps, eval_episodes):
 
     seed_everything(seed)
     task = deep.make_task(algo, env_id, env_steps, seed=seed)
+    cpu = time.process_time()
     with tempfile.TemporaryDirectory() as model_dir:
         trainer = Trainer(task, model_dir, train_steps=task.total_updates,
                           log_every=task.total_updates, checkpoint_every=10**9, progress=False)
         trainer.fit(task.data)
+    cpu = time.process_time() - cpu
     c = task.collector
     mean, std = deep.evaluate(task, eval_episodes, seed)
     return _episode_metrics(c.episodes, c.episode_seconds, TARGETS.get(env_id)) | {
         "env_steps": int(c.env_steps.numpy()),
         "wall_seconds": c.seconds(),
+        "cpu_seconds": cpu,
         "eval_mean_return": mean,
         "eval_std_return": std,
     }
@@ -163,9 +168,9 @@ def run_sb3(algo, env_id, seed, env_steps, eval_episodes):
             return True
 
     record = Record()
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=env_steps, callback=record)
-    wall = time.perf_counter() - tic
+    wall, cpu = time.perf_counter() - tic, time.process_time() - cpu
     returns = []
     single = gym.make(env_id)
     for episode in range(eval_episodes):
@@ -181,6 +186,7 @@ def run_sb3(algo, env_id, seed, env_steps, eval_episodes):
     return _episode_metrics(record.episodes, record.seconds, TARGETS.get(env_id)) | {
         "env_steps": int(model.num_timesteps),
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "eval_mean_return": float(np.mean(returns)),
         "eval_std_return": float(np.std(returns)),
     }
@@ -197,8 +203,8 @@ def table(rows):
     """A markdown table: median [min, max] over seeds per (env, algo, impl)."""
     lines = [
         "| env | algo | impl | seeds | env steps to target | seconds to target | reached | "
-        "eval return | last-20 return | env steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "eval return | last-20 return | env steps/s | env steps/CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for row in rows:
@@ -206,12 +212,14 @@ def table(rows):
     for (env, algo, impl), runs in sorted(groups.items()):
         reached = sum(r["steps_to_threshold"] is not None for r in runs)
         rate = [r["env_steps"] / r["wall_seconds"] for r in runs]
+        cpu_rate = [r["env_steps"] / r["cpu_seconds"] for r in runs if r.get("cpu_seconds")]
         lines.append(
             f"| {env} | {algo} | {impl} | {len(runs)} | "
             f"{_summary([r['steps_to_threshold'] for r in runs])} | "
             f"{_summary([r['seconds_to_threshold'] for r in runs])} | {reached}/{len(runs)} | "
             f"{_summary([r['eval_mean_return'] for r in runs])} | "
-            f"{_summary([r['mean_return'] for r in runs])} | {_summary(rate)} |"
+            f"{_summary([r['mean_return'] for r in runs])} | {_summary(rate)} | "
+            f"{_summary(cpu_rate)} |"
         )
     return "\n".join(lines)
 
