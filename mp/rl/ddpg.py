@@ -5,7 +5,8 @@ DDPG is an off-policy actor-critic for continuous actions: Q-learning with a cri
 box, a deterministic actor `mu_theta(s)` trained to be that argmax, by the deterministic
 policy gradient through the critic (Silver et al., 2014):
 
-    critic:  min_phi  E[(Q_phi(s, a) - y)^2],  y = r + gamma (1 - terminated) Q_phi'(s', mu_theta'(s'))
+    critic:  min_phi  E[(Q_phi(s, a) - y)^2],
+             y = r + gamma (1 - terminated) Q_phi'(s', mu_theta'(s'))
     actor:   max_theta E[Q_phi(s, mu_theta(s))]     (gradient: dQ/da * dmu/dtheta)
 
 with target networks `phi'`, `theta'` that follow the online ones by Polyak averaging,
@@ -41,6 +42,7 @@ import tensorflow as tf
 
 from mp.engine.task import float32, minimize
 from mp.rl import replay
+from mp.rl.networks import _build_body_and_head
 from mp.rl.onpolicy import BiasCorrectedAdam
 
 NOISE_TYPES = ("normal", "ornstein-uhlenbeck", "none")
@@ -70,7 +72,7 @@ class DeterministicActor(keras.Model):
         return tf.tanh(float32(self.head(self.hidden(observations))))
 
     def build(self, input_shape):
-        replay.build_mlp_model(self, input_shape)
+        _build_body_and_head(self, input_shape)
 
     def get_config(self):
         return super().get_config() | {"action_dim": self.action_dim,
@@ -102,7 +104,7 @@ class QCritic(keras.Model):
         return self(tf.concat([observations, tf.cast(actions, observations.dtype)], axis=-1))
 
     def build(self, input_shape):
-        replay.build_mlp_model(self, input_shape)
+        _build_body_and_head(self, input_shape)
 
     def get_config(self):
         return super().get_config() | {"hidden_units": list(self.hidden_units),
@@ -151,7 +153,8 @@ class DDPGTask(replay.OffPolicyTask):
         options = self.TD3 | {k: v for k, v in given.items() if v is not None}
         for key in ("n_critics", "policy_delay"):
             if not isinstance(options[key], (int, np.integer)) or options[key] < 1:
-                raise ValueError(f"{key} must be a positive integer. Received: {key}={options[key]}")
+                raise ValueError(
+                    f"{key} must be a positive integer. Received: {key}={options[key]}")
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"noise_type must be one of {NOISE_TYPES}. Received: {noise_type!r}")
         if options["target_policy_noise"] < 0 or target_noise_clip < 0 or noise_std < 0:

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from mp.engine.task import float32, minimize
 from mp.rl import replay
+from mp.rl.networks import _build_body_and_head
 from mp.rl.onpolicy import BiasCorrectedAdam
 
 
@@ -67,7 +68,7 @@ class QNetwork(keras.Model):
         return float32(self.head(self.hidden(observations)))
 
     def build(self, input_shape):
-        replay.build_mlp_model(self, input_shape)
+        _build_body_and_head(self, input_shape)
 
     def get_config(self):
         return super().get_config() | {"num_actions": self.num_actions,

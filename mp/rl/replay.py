@@ -126,15 +126,6 @@ def torch_kernel():
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def build_mlp_model(model, input_shape):
-    """Builds `model.hidden` and `model.head` of an MLP model for inputs of `input_shape`."""
-    shape = tuple(input_shape)
-    model.hidden.build(shape)
-    units = model.hidden_units[-1] if model.hidden_units else shape[-1]
-    model.head.build((*shape[:-1], units))
-    model.built = True
-
-
 def polyak_update(online, target, tau):
     """`target <- tau * online + (1 - tau) * target` for paired variable lists; tau = 1 copies."""
     for o, t in zip(online, target, strict=True):
