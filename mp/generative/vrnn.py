@@ -59,6 +59,9 @@ from mp.rnn import _checks
 from mp.rnn.cells import make_cell
 
 MIN_SCALE = 1e-3
+# The steps are a Python loop over a static T, unrolled when traced; AutoGraph has
+# nothing to convert there, and converting it cost more than the rest of the tracing.
+_plain_python = tf.autograph.experimental.do_not_convert
 
 
 def _tfd():
@@ -87,9 +90,11 @@ class VRNN(keras.Model):
     """A VRNN (or C-VRNN with `num_classes`) over binary sequences `[B, T, D]`.
 
     Images `[B, H, W, 1]` are read as `H` steps of `W` pixels. `model(x)` (or
-    `model((x, labels))` for a C-VRNN) returns the decoder's logits `[B, T, D]` with
-    every `z_t` at its posterior mean: deterministic, for tests and saved models.
-    `elbo_terms`, `iwae_bound` and `sample` are the probabilistic interface.
+    `model((x, labels))` for a C-VRNN) returns each step's ELBO term `[B, T]`,
+    `log p(x_t | z_t, h_{t-1}) - KL(q_t || p_t)`, with every `z_t` at its posterior
+    mean: deterministic (for tests and saved models), and every weight, the prior's
+    included, takes part. `elbo_terms`, `iwae_bound` and `sample` are the
+    probabilistic interface; `unroll` gives every per-step quantity.
 
     Args:
       input_dim: D, values per step.
@@ -218,6 +223,7 @@ class VRNN(keras.Model):
 
     # --- teacher-forced pass over whole sequences ------------------------------------------
 
+    @_plain_python
     def unroll(self, x, content=None, *, eps=None, z=None, training=False):
         """Runs the VRNN over the observed `x [B, T, D]`; every output `[B, T, ...]` float32.
 
@@ -247,15 +253,27 @@ class VRNN(keras.Model):
             states = self._recur(features_x, features_z, states)  # never detached
         return {key: tf.stack(values, axis=1) for key, values in out.items()}
 
+    @_plain_python
     def call(self, inputs, training=False):
         x, content = self._split(inputs)
-        return self.unroll(x, content, training=training)["logits"]
+        log_likelihood, kl = self._step_terms(x, self.unroll(x, content, training=training))
+        return log_likelihood - kl
+
+    @staticmethod
+    def _step_terms(x, out):
+        """`log p(x_t | z_t, h_{t-1})` and the closed-form `KL(q_t || p_t)`, each `[B, T]`."""
+        log_likelihood = bernoulli_log_prob(float32(x), out["logits"])
+        kl = gaussian_kl(
+            out["posterior_loc"], out["posterior_scale"], out["prior_loc"], out["prior_scale"]
+        )
+        return log_likelihood, kl
 
     def noise(self, batch_size, seed, steps=None):
         """Standard normal `eps [B, T, latent_dim]`, a stateless draw of `seed` (two ints)."""
         shape = tf.stack([batch_size, steps or self.steps, self.latent_dim])
         return tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32)
 
+    @_plain_python
     def elbo_terms(self, inputs, *, eps=None, seed=(0, 0), training=False):
         """Per-sequence `elbo`, `distortion = -sum_t log p(x_t|.)`, `rate = sum_t KL_t`, `[B]`.
 
@@ -265,14 +283,11 @@ class VRNN(keras.Model):
         x, content = self._split(inputs)
         if eps is None:
             eps = self.noise(tf.shape(x)[0], seed, x.shape[1])
-        out = self.unroll(x, content, eps=eps, training=training)
-        log_likelihood = tf.reduce_sum(bernoulli_log_prob(float32(x), out["logits"]), axis=1)
-        kl = gaussian_kl(
-            out["posterior_loc"], out["posterior_scale"], out["prior_loc"], out["prior_scale"]
-        )  # [B, T], closed form
-        rate = tf.reduce_sum(kl, axis=1)
+        log_likelihood, kl = self._step_terms(x, self.unroll(x, content, eps=eps, training=training))
+        log_likelihood, rate = tf.reduce_sum(log_likelihood, axis=1), tf.reduce_sum(kl, axis=1)
         return {"elbo": log_likelihood - rate, "distortion": -log_likelihood, "rate": rate}
 
+    @_plain_python
     def log_weights(self, inputs, eps):
         """`log p(x, z) - log q(z | x)` of each sequence for the posterior sample `eps`, `[B]`."""
         x, content = self._split(inputs)
@@ -283,6 +298,7 @@ class VRNN(keras.Model):
         log_likelihood = bernoulli_log_prob(float32(x), out["logits"])
         return tf.reduce_sum(log_likelihood + log_prior - log_q, axis=1)
 
+    @_plain_python
     def iwae_bound(self, inputs, k, *, seed=0, chunk_size=50):
         """`log (1/k) sum_i w_i` over k posterior trajectories per sequence, `[B]` (nats).
 
