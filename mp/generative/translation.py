@@ -217,8 +217,8 @@ def patch_discriminator(
       name: the model's name.
 
     Returns:
-      A functional `keras.Model` from `[B, H, W, C]` to float32 logits
-      `[B, H / 2^n, W / 2^n, 1]`.
+      A functional `keras.Model` from `[B, H, W, C]` to logits `[B, H / 2^n,
+      W / 2^n, 1]` (in the compute dtype; the games cast them to float32).
     """
     _check_normalization(normalization)
     if num_downsamples < 1 or filters < 1:
@@ -230,14 +230,14 @@ def patch_discriminator(
     x = x_in
     strides = [2] * num_downsamples + [1]
     for i, stride in enumerate(strides):
-        x = keras.layers.Conv2D(
-            filters * 2**i, 4, strides=stride, padding="same", name=f"conv{i + 1}"
-        )(x)
         norm = _normalization(normalization, f"norm{i + 1}") if i else None
+        x = keras.layers.Conv2D(  # a norm's beta replaces the bias (its mean removes a bias)
+            filters * 2**i, 4, strides=stride, padding="same", use_bias=norm is None, name=f"conv{i + 1}"
+        )(x)
         if norm is not None:
             x = norm(x)
         x = keras.layers.LeakyReLU(negative_slope, name=f"lrelu{i + 1}")(x)
-    logits = keras.layers.Conv2D(1, 4, padding="same", dtype="float32", name="patch_logits")(x)
+    logits = keras.layers.Conv2D(1, 4, padding="same", name="patch_logits")(x)
     return keras.Model(x_in, logits, name=name)
 
 
