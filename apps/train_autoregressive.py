@@ -178,7 +178,8 @@ def run(
     metrics = run.metrics(result, train_steps) | evaluation | ar.binarization_metrics(ar_binarize)
     metrics |= {"model": model, "num_parameters": int(task.model.count_params())}
     summary = (
-        f"{model}: test NLL {'<= ' if sequence else ''}{metrics['nll_nats']:.2f} nats ({metrics['bits_per_dim']:.4f} bits/dim)"
+        f"{model}: test NLL {'<= ' if sequence else ''}{metrics['nll_nats']:.2f} nats "
+        f"({metrics['bits_per_dim']:.4f} bits/dim)"
         f" on {metrics['test_images']} images; 64 samples in {metrics['sample_seconds']:.1f} s"
     )
     return run.finish(metrics, summary)

@@ -92,6 +92,7 @@ TASK_OPTIONS = {
 TCN_OPTIONS = {  # --cell=tcn only
     "kernel_size": (flags.DEFINE_integer, "tcn: taps per causal convolution (default 3)."),
     "dilations": (flags.DEFINE_list, "tcn: one dilation per block (default 1, 2, 4, ..)."),
+    "pixel_by_pixel": (flags.DEFINE_boolean, "tcn, seq_*: one pixel per step (default: rows)."),
 }
 TASK_OPTIONS_ALL = TASK_OPTIONS | TCN_OPTIONS
 for _name, (_define, _help) in TASK_OPTIONS_ALL.items():
@@ -126,6 +127,7 @@ def run(
     num_test_examples=None,
     kernel_size=None,
     dilations=None,
+    pixel_by_pixel=None,
     progress=True,
     **shared,
 ):
@@ -148,7 +150,9 @@ def run(
     if cell not in MODELS:
         raise ValueError(f"cell must be one of {', '.join(MODELS)}. Received: cell={cell!r}")
     common.check_counts(units=units, num_layers=num_layers)
-    tcn_options = tcn.sequence_options(cell, task, num_layers, kernel_size, dilations)
+    tcn_options = tcn.sequence_options(
+        cell, task, num_layers, kernel_size, dilations, pixel_by_pixel
+    )
     model_dir = model_dir or common.default_model_dir(APP.name, task)
     config = APP.config(shared | {"model_dir": model_dir})
     problem = make_problem(
@@ -169,7 +173,8 @@ def run(
         else:
             model = problem.build_model(cell, units=units, num_layers=num_layers)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
-    norms = (tcn.InputGradientNorms if tcn_options else GradientNorms)(problem.gradient_inputs(model))
+    measure = tcn.InputGradientNorms if tcn_options else GradientNorms
+    norms = measure(problem.gradient_inputs(model))
     norms.measure(model, f"{cell}, initial weights")
     trainer = run.trainer(trainable, train_steps)
     result = trainer.fit(problem.train_data, problem.eval_data)

@@ -107,9 +107,15 @@ class TemporalBlock(keras.layers.Layer):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
         self.dropout = float(dropout)
-        conv = dict(padding="causal", strides=1, dilation_rate=self.dilation, dtype=self.dtype_policy)
-        self.conv1 = keras.layers.Conv1D(filters, kernel_size, activation="relu", name="conv1", **conv)
-        self.conv2 = keras.layers.Conv1D(filters, kernel_size, activation="relu", name="conv2", **conv)
+        conv = dict(
+            padding="causal",
+            strides=1,
+            dilation_rate=self.dilation,
+            activation="relu",
+            dtype=self.dtype_policy,
+        )
+        self.conv1 = keras.layers.Conv1D(filters, kernel_size, name="conv1", **conv)
+        self.conv2 = keras.layers.Conv1D(filters, kernel_size, name="conv2", **conv)
         self.drop1 = keras.layers.Dropout(self.dropout)
         self.drop2 = keras.layers.Dropout(self.dropout)
         self.downsample = None
@@ -196,7 +202,9 @@ def make_tcn(
             "give one of num_blocks and dilations. Received: "
             f"num_blocks={num_blocks}, dilations={dilations}"
         )
-    dilations = exponential_dilations(num_blocks) if dilations is None else check_dilations(dilations)
+    if dilations is None:
+        dilations = exponential_dilations(num_blocks)
+    dilations = check_dilations(dilations)
     output_units = _checks.count("output_units", output_units)
     inputs = keras.Input(shape=tuple(input_shape), name="sequence")
     h = inputs
@@ -299,18 +307,24 @@ class InputGradientNorms:
 DEFAULT_KERNEL_SIZE = 3
 
 
-def sequence_options(cell, task, num_layers, kernel_size=None, dilations=None):
+def sequence_options(
+    cell, task, num_layers, kernel_size=None, dilations=None, pixel_by_pixel=None
+):
     """The TCN's options of `apps/train_rnn.py`, checked: `{}` for a recurrent cell.
 
-    With `cell="tcn"`: `{"kernel_size", "dilations"}`, the dilations `1, 2, .., 2^(L-1)`
-    for `L = num_layers` unless given (then `num_layers` is 1 or their number).
+    With `cell="tcn"`: `{"kernel_size", "dilations", "pixel_by_pixel"}`, the dilations
+    `1, 2, .., 2^(L-1)` for `L = num_layers` unless given (then `num_layers` is 1 or
+    their number); `pixel_by_pixel` (images only) reads one pixel per step.
 
     Raises:
       ValueError: a TCN option with a recurrent cell, the TCN on `task="charlm"`, a
         non-positive kernel size or dilation, or `num_layers` against `dilations`.
     """
+    if pixel_by_pixel and not task.startswith("seq_"):
+        raise ValueError(f"pixel_by_pixel is for task=seq_* only. Received: task={task!r}")
     if cell != "tcn":
-        for name, value in (("kernel_size", kernel_size), ("dilations", dilations)):
+        options = (("kernel_size", kernel_size), ("dilations", dilations))
+        for name, value in options + (("pixel_by_pixel", pixel_by_pixel),):
             if value is not None:
                 raise ValueError(f"{name} is for cell=tcn only. Received: cell={cell!r}")
         return {}
@@ -322,8 +336,9 @@ def sequence_options(cell, task, num_layers, kernel_size=None, dilations=None):
     kernel_size = _checks.count(
         "kernel_size", DEFAULT_KERNEL_SIZE if kernel_size is None else kernel_size
     )
+    options = {"kernel_size": kernel_size, "pixel_by_pixel": bool(pixel_by_pixel)}
     if dilations is None:
-        return {"kernel_size": kernel_size, "dilations": exponential_dilations(num_layers)}
+        return options | {"dilations": exponential_dilations(num_layers)}
     try:
         dilations = check_dilations(int(d) for d in dilations)
     except (TypeError, ValueError):
@@ -335,21 +350,23 @@ def sequence_options(cell, task, num_layers, kernel_size=None, dilations=None):
             f"num_layers must be 1 or the number of dilations. Received: num_layers={num_layers}, "
             f"dilations={dilations}"
         )
-    return {"kernel_size": kernel_size, "dilations": dilations}
+    return options | {"dilations": dilations}
 
 
-def sequence_model(problem, *, filters, kernel_size, dilations):
+def sequence_model(problem, *, filters, kernel_size, dilations, pixel_by_pixel=False):
     """A many-to-one TCN for a problem of `mp.rnn.problems` (its input shape and outputs).
 
     Warns (`check_receptive_field`) when the field is shorter than the sequence.
     """
-    steps = problem.input_shape[0]
+    steps, width = problem.input_shape
+    steps *= width if pixel_by_pixel else 1
     model = make_tcn(
         problem.input_shape,
         filters=filters,
         kernel_size=kernel_size,
         dilations=dilations,
         output_units=problem.output_units,
+        pixel_by_pixel=pixel_by_pixel,
     )
     check_receptive_field(model_receptive_field(model), steps, f"a sequence of {steps} steps")
     return model

@@ -77,7 +77,8 @@ def diagonal_gaussian(loc, scale):
 
 def gaussian_kl(loc_q, scale_q, loc_p, scale_p):
     """`KL(N(loc_q, scale_q^2) || N(loc_p, scale_p^2))`, diagonal, summed over the last axis."""
-    return _tfd().kl_divergence(diagonal_gaussian(loc_q, scale_q), diagonal_gaussian(loc_p, scale_p))
+    q, p = diagonal_gaussian(loc_q, scale_q), diagonal_gaussian(loc_p, scale_p)
+    return _tfd().kl_divergence(q, p)
 
 
 def bernoulli_log_prob(x, logits):
@@ -128,7 +129,9 @@ class VRNN(keras.Model):
         self.latent_dim = _checks.count("latent_dim", latent_dim)
         self.units = _checks.count("units", units)
         self.hidden_units = _checks.count("hidden_units", hidden_units)
-        self.num_classes = None if num_classes is None else _checks.count("num_classes", num_classes)
+        if num_classes is not None:
+            num_classes = _checks.count("num_classes", num_classes)
+        self.num_classes = num_classes
         self.min_scale = _checks.positive("min_scale", min_scale)
         self.cell_name = cell
         self.image_shape = (self.steps, self.input_dim, 1)
@@ -205,7 +208,8 @@ class VRNN(keras.Model):
 
     def prior(self, h, content=None):
         """`(loc, scale)` of `p(z_t | h_{t-1}, c)`, float32."""
-        return self._gaussian(self.prior_params(self.prior_hidden(self._with_content([h], content))))
+        hidden = self.prior_hidden(self._with_content([h], content))
+        return self._gaussian(self.prior_params(hidden))
 
     def posterior(self, features_x, h, content=None):
         """`(loc, scale)` of `q(z_t | x_t, h_{t-1}, c)` from `phi_x(x_t)`, float32."""
@@ -283,7 +287,8 @@ class VRNN(keras.Model):
         x, content = self._split(inputs)
         if eps is None:
             eps = self.noise(tf.shape(x)[0], seed, x.shape[1])
-        log_likelihood, kl = self._step_terms(x, self.unroll(x, content, eps=eps, training=training))
+        out = self.unroll(x, content, eps=eps, training=training)
+        log_likelihood, kl = self._step_terms(x, out)
         log_likelihood, rate = tf.reduce_sum(log_likelihood, axis=1), tf.reduce_sum(kl, axis=1)
         return {"elbo": log_likelihood - rate, "distortion": -log_likelihood, "rate": rate}
 
@@ -506,7 +511,8 @@ def report(model, test_x, *, seed=0, iwae_k=100, num_samples=64):
     tic = time.perf_counter()
     images = model.sample(num_samples, labels=labels, seed=seed)
     metrics["sample_seconds"] = time.perf_counter() - tic
-    figures = {"samples": ar.samples_figure(images[..., None], f"{num_samples} samples of {model.name}")}
+    title = f"{num_samples} samples of {model.name}"
+    figures = {"samples": ar.samples_figure(images[..., None], title)}
     if conditional:
         figures["class_styles"] = ar.samples_figure(
             same_style_grid(model, seed=seed), "one style per row, the classes across"

@@ -44,9 +44,10 @@ CASES = [
     # skip 2*3+3 = 9; layer 2 (last, no residual): 20 + 9; head 3*4+4 = 16; logits 4*3+3 =
     # 15. 14 + 35 + 29 + 16 + 15 = 109.
     ("wavenet", _biased(_wavenet), (6, 3), (6, 3), 109),
-    # VRNN (its per-step ELBO terms, [T]), D = 3, T = 4, z 2, h 3, hidden 4: phi_x 3*4+4 = 16; phi_z 2*4+4 = 12; prior
-    # hidden 3*4+4 = 16, params 4*4+4 = 20; encoder hidden (4+3)*4+4 = 32, params 20;
-    # decoder hidden (4+3)*4+4 = 32, logits 4*3+3 = 15; GRU on [phi_x, phi_z] (8) with 3
-    # units: kernel 8*9 = 72, recurrent 3*9 = 27, bias 2*9 = 18. 163 + 117 = 280.
+    # VRNN (its per-step ELBO terms, [T]), D = 3, T = 4, z 2, h 3, hidden 4: phi_x 3*4+4 =
+    # 16; phi_z 2*4+4 = 12; prior hidden 3*4+4 = 16, params 4*4+4 = 20; encoder hidden
+    # (4+3)*4+4 = 32, params 20; decoder hidden (4+3)*4+4 = 32, logits 4*3+3 = 15; GRU on
+    # [phi_x, phi_z] (8) with 3 units: kernel 8*9 = 72, recurrent 3*9 = 27, bias 2*9 = 18.
+    # 163 + 117 = 280.
     ("vrnn", _biased(_vrnn), (4, 3), (4,), 280),
 ]
