@@ -125,6 +125,7 @@ class DQNTask(replay.OffPolicyTask):
     name = "dqn"
     discrete = True
     output_names = ("losses/td", "charts/q_values")
+    extra_names = ("charts/epsilon",)
     DEFAULTS = dict(train_frequency=4, gradient_steps=1, buffer_size=1_000_000, batch_size=32,
                     learning_starts=100, learning_rate=1e-4, tau=1.0, hidden_units=(64, 64))
 

@@ -190,8 +190,8 @@ class OffPolicyTask(Task):
       env_kwargs: keyword arguments of `gym.make`.
       summary_dir: if set, `data` writes there, keyed by environment steps, every finished
         episode's `charts/episodic_return` and `charts/episodic_length` and, every
-        `summary_every` env steps, the last update's outputs (`losses/td`, `charts/epsilon`,
-        `charts/q_values`, ...).
+        `summary_every` env steps, the outputs of the update before (`losses/td`,
+        `charts/epsilon`, `charts/q_values`, ...) at the env steps it ran after.
       summary_every: env steps between two writes of the update's outputs.
     """
 
@@ -275,6 +275,8 @@ class OffPolicyTask(Task):
         """`(observations, rng, env_step) -> actions` of the behaviour policy for one rollout."""
         raise NotImplementedError
 
+    extra_names = ()  # the names of `extra_outputs`
+
     def extra_outputs(self, env_steps):
         """Scalars the update reports besides the gradient steps' means (e.g. epsilon)."""
         del env_steps
@@ -303,7 +305,8 @@ class OffPolicyTask(Task):
             polyak_update(online, target, 1.0)
         for name, optimizer in self.optimizers.items():
             optimizer.build(self.optimizer_variables(name))
-        self.last = {k: tf.Variable(0.0, trainable=False) for k in self.output_names}
+        self.last = {k: tf.Variable(0.0, trainable=False)
+                     for k in self.output_names + self.extra_names}
 
     def optimizer_variables(self, name):
         raise NotImplementedError
@@ -343,8 +346,9 @@ class OffPolicyTask(Task):
                     tf.summary.scalar("charts/episodic_length", length, step=int(end))
                 if steps // self.summary_every > logged and self.global_step.numpy() > 0:
                     logged = steps // self.summary_every
+                    before = steps - self.train_frequency * self.num_envs  # the last update's
                     for key, variable in self.last.items():
-                        tf.summary.scalar(key, variable.numpy(), step=steps)
+                        tf.summary.scalar(key, variable.numpy(), step=before)
                     tf.summary.scalar("charts/env_steps_per_sec", steps / max(c.seconds(), 1e-9),
                                       step=steps)
                 writer.flush()

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from apps import train_rl
 from mp.engine import seed_everything
@@ -135,7 +136,16 @@ def test_command_line_smoke(tmp_path):
     metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
     assert {"env_steps", "mean_return", "eval_mean_return", "steps_to_threshold",
             "wall_seconds", "global_step", "buffer_fill"} <= set(metrics)
-    assert metrics["env_steps"] == 512 and metrics["buffer_fill"] == 512
-    assert metrics["gradient_steps"] == 7 * 16  # calls from env step 128 on: 128, ..., 512
+    assert metrics["env_steps"] == 1024 and metrics["buffer_fill"] == 1024
+    assert metrics["gradient_steps"] == 7 * 8  # calls from env step 256 on: 256, ..., 1024
     assert (tmp_path / "smoke" / "model.keras").exists()
-    assert deep.settings("dqn", "CartPole-v1")["train_frequency"] == 256  # the zoo's
+    tags = {}  # tag -> steps of the summaries keyed by env steps
+    for path in (tmp_path / "smoke" / "rollouts").glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    # the collection that passed env step 1000 wrote the update of env step 896
+    for tag in ("losses/td", "charts/q_values", "charts/epsilon"):
+        assert tags[tag] == [896], tag
+    assert max(tags["charts/episodic_return"]) <= 1024
