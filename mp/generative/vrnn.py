@@ -456,11 +456,11 @@ class ImageData:
         if not self.conditional:
             return ar.training_images(data, binarize, seed, start)
         if binarize == "static":
-            return data.map(
-                lambda images, labels: (
-                    tf.cast(images > ar.STATIC_THRESHOLD, images.dtype), labels
-                )
-            )
+
+            def threshold(images, labels):
+                return tf.cast(images > ar.STATIC_THRESHOLD, images.dtype), labels
+
+            return data.map(threshold)
 
         def binarize_indexed(index, batch):
             images, labels = batch
@@ -477,7 +477,9 @@ class ImageData:
 
 def iwae_nll(model, test_x, k, *, seed=0, batch=100):
     """`-IWAE_k` of each test sequence (NumPy, nats), in batches through one tf.function."""
-    function = tf.function(lambda inputs: model.iwae_bound(inputs, k, seed=seed))
+    function = tf.function(
+        lambda inputs: model.iwae_bound(inputs, k, seed=seed), autograph=False
+    )
     conditional = isinstance(test_x, tuple)
     count = len(test_x[0]) if conditional else len(test_x)
     values = []
@@ -498,7 +500,9 @@ def report(model, test_x, *, seed=0, iwae_k=100, num_samples=64):
 
     pixels = model.steps * model.input_dim
     nll = iwae_nll(model, test_x, iwae_k, seed=seed)
-    elbo_fn = tf.function(lambda inputs: model.elbo_terms(inputs, seed=(seed, 3))["elbo"])
+    elbo_fn = tf.function(
+        lambda inputs: model.elbo_terms(inputs, seed=(seed, 3))["elbo"], autograph=False
+    )
     conditional = isinstance(test_x, tuple)
     elbo = -elbo_fn(test_x).numpy()
     metrics = ar.nll_metrics(-nll, pixels) | {
