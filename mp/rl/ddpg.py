@@ -254,7 +254,7 @@ class DDPGTask(replay.OffPolicyTask):
         return tf.stack([critic_loss, actor[0], q_mean, actor[1]])
 
     def outputs_from(self, sums, n):
-        outputs = super().outputs_from(sums, n)
+        outputs = replay.OffPolicyTask.outputs_from(self, sums, n)  # no super() in autograph
         actor_steps = sums[3]
         outputs["losses/actor"] = sums[1] / tf.maximum(actor_steps, 1.0)
         outputs["charts/actor_steps"] = actor_steps
