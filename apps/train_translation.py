@@ -1,4 +1,7 @@
-"""Image-to-image translation: `python -m apps.train_translation --flagfile=flags/pix2pix_edges_fashion_mnist.cfg`.
+"""Image-to-image translation: pix2pix and CycleGAN.
+
+    python -m apps.train_translation --flagfile=flags/pix2pix_edges_fashion_mnist.cfg
+
 
     --model=pix2pix   edge maps of --dataset's images -> the images (paired): U-Net G,
                       PatchGAN D on (edges, image), adversarial + --l1_weight * L1
@@ -178,13 +181,15 @@ def run(
             game.generator, test_a, test_b, labels, classifier, dataset, **fid_options
         )
         line = f"held-out L1 {report['l1']:.4f}, classifier accuracy on outputs "
-        line += f"{report['classifier_accuracy']:.3f}, FID vs targets {report['fid_classifier']:.2f}"
+        line += f"{report['classifier_accuracy']:.3f}, "
+        line += f"FID vs targets {report['fid_classifier']:.2f}"
     else:
         report = lib.cyclegan_report(
             game.generator_ab, game.generator_ba, test_a, test_b, domain_classes, classifier,
             dataset, **fid_options,
         )
-        line = f"domain rate A->B {report['domain_rate_ab']:.3f}, B->A {report['domain_rate_ba']:.3f}"
+        line = f"domain rate A->B {report['domain_rate_ab']:.3f}, "
+        line += f"B->A {report['domain_rate_ba']:.3f}"
         line += f", cycle error A {report['cycle_error_a']:.4f}, B {report['cycle_error_b']:.4f}"
     metrics = run.metrics(result, train_steps) | {
         "model": model,

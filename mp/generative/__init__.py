@@ -8,6 +8,9 @@
                  losses, alternating updates (`GAN` for model.fit, `GANTask` for the engine),
                  the 2-D ring of Gaussians and its mode-collapse diagnostics
     fid          the Frechet distance on the features of the package's own classifier
+    translation  pix2pix (U-Net G, PatchGAN D on pairs, adversarial + L1) and CycleGAN (two
+                 of each, LSGAN, cycle and identity terms, instance norms) on the GAN's step;
+                 their reports (held-out L1, classifier accuracy and domain rates, FID)
     autoregressive  what the autoregressive models share: exact log-likelihoods, ancestral
                  sampling from seeded noise, the training task, all 2^D binary images
     nade         NADE: shared-weight conditionals in O(DH) by a running activation
@@ -37,6 +40,7 @@ from mp.generative import (
     nade,
     pixelcnn,
     tcn,
+    translation,
     vae,
     vrnn,
     wavenet,

@@ -165,7 +165,8 @@ def unet_generator(
     """
     if normalization not in ("batch", "instance"):
         raise ValueError(
-            f"normalization must be 'batch' or 'instance'. Received: normalization={normalization!r}"
+            "normalization must be 'batch' or 'instance'. "
+            f"Received: normalization={normalization!r}"
         )
     features = fcn(tuple(image_shape), None, filters=filters, upsampling=upsampling)
     if normalization == "instance":
@@ -231,8 +232,9 @@ def patch_discriminator(
     strides = [2] * num_downsamples + [1]
     for i, stride in enumerate(strides):
         norm = _normalization(normalization, f"norm{i + 1}") if i else None
-        x = keras.layers.Conv2D(  # a norm's beta replaces the bias (its mean removes a bias)
-            filters * 2**i, 4, strides=stride, padding="same", use_bias=norm is None, name=f"conv{i + 1}"
+        # A norm's beta replaces the bias (its mean subtraction would remove a bias).
+        x = keras.layers.Conv2D(
+            filters * 2**i, 4, stride, "same", use_bias=norm is None, name=f"conv{i + 1}"
         )(x)
         if norm is not None:
             x = norm(x)
@@ -328,7 +330,8 @@ class Pix2Pix(gan.GAN):
     def generator_update(self, batch):
         with tf.GradientTape() as tape:
             losses = self.generator_losses(batch)
-        minimize(self.g_optimizer, tape, losses["loss/generator"], self.generator.trainable_variables)
+        variables = self.generator.trainable_variables
+        minimize(self.g_optimizer, tape, losses["loss/generator"], variables)
         return losses
 
     def evaluation_sums(self, batch):
@@ -405,8 +408,8 @@ class CycleGAN(gan.GAN):
         fake_b = self.generator_ab(a, training=True)
         fake_a = self.generator_ba(b, training=True)
         with tf.GradientTape() as tape:
-            real_a, real_b = (float32(s) for s in self.discriminator([a, b], training=True))
-            fake_a, fake_b = (float32(s) for s in self.discriminator([fake_a, fake_b], training=True))
+            real_a, real_b = float32(self.discriminator([a, b], training=True))
+            fake_a, fake_b = float32(self.discriminator([fake_a, fake_b], training=True))
             per_image = lsgan_discriminator_loss(real_a, fake_a)
             per_image += lsgan_discriminator_loss(real_b, fake_b)
             loss = global_mean(per_image)
@@ -424,7 +427,7 @@ class CycleGAN(gan.GAN):
         a, b = batch["a"], batch["b"]
         g, f = self.generator_ab, self.generator_ba
         fake_b, fake_a = g(a, training=training), f(b, training=training)
-        score_a, score_b = (float32(s) for s in self.discriminator([fake_a, fake_b], training=training))
+        score_a, score_b = float32(self.discriminator([fake_a, fake_b], training=training))
         adversarial = global_mean(lsgan_generator_loss(score_b) + lsgan_generator_loss(score_a))
         cycle = global_mean(
             cycle_loss(a, f(fake_b, training=training), b, g(fake_a, training=training))
@@ -443,7 +446,8 @@ class CycleGAN(gan.GAN):
     def generator_update(self, batch):
         with tf.GradientTape() as tape:
             losses = self.generator_losses(batch)
-        minimize(self.g_optimizer, tape, losses["loss/generator"], self.generator.trainable_variables)
+        variables = self.generator.trainable_variables
+        minimize(self.g_optimizer, tape, losses["loss/generator"], variables)
         return losses
 
     def evaluation_sums(self, batch):
@@ -609,7 +613,9 @@ def pairs_dataset(images_a, images_b, batch_size, *, paired, seed=0, skip_batche
         raise ValueError(
             f"paired images need as many a's as b's. Received: {len(images_a)}, {len(images_b)}"
         )
-    stored = [tf.constant(np.round(np.asarray(x) * 255).astype(np.uint8)) for x in (images_a, images_b)]
+    stored = [
+        tf.constant(np.round(np.asarray(x) * 255).astype(np.uint8)) for x in (images_a, images_b)
+    ]
     start = skip_batches * batch_size
     index_a = _index_stream(len(images_a), seed, start)
     if paired:
@@ -711,9 +717,10 @@ def cyclegan_report(
     for name, forward, backward, source, target, target_class in directions:
         outputs = translate(forward, source)
         cycled = translate(backward, outputs)
+        rate = lambda images: float(np.mean(predicted_classes(classifier, images) == target_class))
         report |= {
-            f"domain_rate_{name}": float(np.mean(predicted_classes(classifier, outputs) == target_class)),
-            f"source_rate_{name}": float(np.mean(predicted_classes(classifier, source) == target_class)),
+            f"domain_rate_{name}": rate(outputs),
+            f"source_rate_{name}": rate(source),
             f"cycle_error_{name[0]}": float(np.mean(np.abs(cycled - source))),
             f"fid_{name}": fid.fid_classifier(outputs, dataset, real_images=target, **fid_options),
             f"num_{name[0]}": len(source),

@@ -62,8 +62,9 @@ def test_lsgan_losses_by_hand():
 
 def test_pix2pix_generator_loss_by_hand():
     # G(a) = sigmoid(0) = 0.5 everywhere (zero kernel); D's logits 0 everywhere.
-    generator = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Conv2D(1, 1, activation="sigmoid")])
-    generator.layers[0].set_weights([np.zeros((1, 1, 1, 1)), np.zeros(1)])
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    generator = keras.Sequential([keras.Input((2, 2, 1)), conv])
+    conv.set_weights([np.zeros((1, 1, 1, 1)), np.zeros(1)])
     game = tr.Pix2Pix(generator, _pointwise(0.0, 0.0, "d", channels=2), l1_weight=100.0)
     batch = {"a": tf.zeros([1, 2, 2, 1]), "b": tf.constant([[[[0.0], [1.0]], [[1.0], [0.75]]]])}
     losses = {k: float(v) for k, v in game.generator_losses(batch).items()}
@@ -161,13 +162,14 @@ def test_unet_generator_reuses_chapter_3_with_instance_norms():
     assert kinds(batch, keras.layers.BatchNormalization) == ["down0_bn", "bottom_bn", "up0_bn"]
     assert kinds(instance, keras.layers.GroupNormalization) == ["down0_in", "bottom_in", "up0_in"]
     assert not kinds(instance, keras.layers.BatchNormalization)
-    norms = [layer for layer in instance.layers if isinstance(layer, keras.layers.GroupNormalization)]
+    norms = [l for l in instance.layers if isinstance(l, keras.layers.GroupNormalization)]
     assert [layer.groups for layer in norms] == [2, 4, 2]  # -1 became one group per channel
     x = np.random.default_rng(0).uniform(size=(2, 8, 8, 1)).astype(np.float32)
     y = instance(x).numpy()
     assert y.shape == (2, 8, 8, 1) and (0 < y).all() and (y < 1).all()
     # Instance norm: an image's output does not depend on the other images of the batch.
-    np.testing.assert_allclose(instance(x[:1], training=True), instance(x, training=True)[:1], atol=1e-6)
+    alone, together = instance(x[:1], training=True), instance(x, training=True)[:1]
+    np.testing.assert_allclose(alone, together, atol=1e-6)
 
 
 # --- the step on dict batches ------------------------------------------------------
@@ -241,11 +243,14 @@ def test_reports_of_identity_generators(tmp_path):
     images = tr.class_images("digits", "test", 3)[:40]
     others = tr.class_images("digits", "test", 8)[:40]
     identity = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Identity()])
-    report = tr.pix2pix_report(identity, images, images, np.full(40, 3), classifier, "digits", **cache)
+    labels = np.full(40, 3)
+    report = tr.pix2pix_report(identity, images, images, labels, classifier, "digits", **cache)
     assert report["l1"] == 0.0 and report["num_pairs"] == 40
     assert report["classifier_accuracy"] == report["target_accuracy"]
     assert abs(report["fid_classifier"]) < 1e-6  # the same features on both sides
-    cycle = tr.cyclegan_report(identity, identity, images, others, (3, 8), classifier, "digits", **cache)
+    cycle = tr.cyclegan_report(
+        identity, identity, images, others, (3, 8), classifier, "digits", **cache
+    )
     # Identity translates nothing: the rate of assignment to the target is the inputs' own.
     assert cycle["domain_rate_ab"] == cycle["source_rate_ab"]
     assert cycle["cycle_error_a"] == cycle["cycle_error_b"] == 0.0
@@ -257,7 +262,8 @@ def test_app_in_process_resumes_with_both_optimizers(tmp_path, tiny_fid_cache, m
     from apps import train_translation
 
     real_load = fid.load_classifier
-    monkeypatch.setattr(fid, "load_classifier", lambda *a, **k: real_load(*a, **(TINY_CLASSIFIER | k)))
+    tiny_load = lambda *a, **k: real_load(*a, **(TINY_CLASSIFIER | k))
+    monkeypatch.setattr(fid, "load_classifier", tiny_load)
     tiny = dict(dataset="digits", unet_filters=["2", "4"], patch_filters=2, batch_size=8)
     tiny |= dict(eval_examples=20, fid_cache_dir=tiny_fid_cache, progress=False, d_steps=2)
     model_dir = str(tmp_path / "pix2pix")
@@ -267,7 +273,8 @@ def test_app_in_process_resumes_with_both_optimizers(tmp_path, tiny_fid_cache, m
     assert 0 <= metrics["classifier_accuracy"] <= 1 and metrics["l1"] > 0
     # Resumed: the restored optimizers count on (fresh ones would end at 2 and 1).
     resumed = train_translation.run(model_dir, train_steps=3, **tiny)
-    assert resumed["resumed_from_step"] == 2 and (resumed["d_updates"], resumed["g_updates"]) == (6, 3)
+    assert resumed["resumed_from_step"] == 2
+    assert (resumed["d_updates"], resumed["g_updates"]) == (6, 3)
     with open(os.path.join(model_dir, "metrics.json")) as f:
         assert json.load(f)["global_step"] == 3
     with pytest.raises(ValueError, match="Received: model='unet'"):
