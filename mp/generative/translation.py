@@ -271,7 +271,27 @@ def _pair_model(first, second, name):
 # --- the games -----------------------------------------------------------------
 
 
-class Pix2Pix(gan.GAN):
+class TranslationGAN(gan.GAN):
+    """What pix2pix and CycleGAN share on top of `gan.GAN`: no latent code, and a
+    generator update that minimises `generator_losses(batch)["loss/generator"]`."""
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(generator, discriminator, latent_dim=0, **kwargs)
+
+    def generator_losses(self, batch, training=True):
+        """Global-mean shares of G's loss terms and their weighted sum, `loss/generator`."""
+        raise NotImplementedError
+
+    def generator_update(self, batch):
+        """One update of G (both generators for CycleGAN) on the pairs or images `batch`."""
+        with tf.GradientTape() as tape:
+            losses = self.generator_losses(batch)
+        variables = self.generator.trainable_variables
+        minimize(self.g_optimizer, tape, losses["loss/generator"], variables)
+        return losses
+
+
+class Pix2Pix(TranslationGAN):
     """pix2pix: a conditional GAN on pairs, adversarial + L1 (module docstring).
 
     Args:
@@ -286,7 +306,7 @@ class Pix2Pix(gan.GAN):
     def __init__(
         self, generator, discriminator, *, l1_weight=100.0, adversarial_weight=1.0, **kwargs
     ):
-        super().__init__(generator, discriminator, latent_dim=0, **kwargs)
+        super().__init__(generator, discriminator, **kwargs)
         if l1_weight < 0 or adversarial_weight < 0:
             raise ValueError(
                 "l1_weight and adversarial_weight must be >= 0. Received: "
@@ -327,13 +347,6 @@ class Pix2Pix(gan.GAN):
         total = self.adversarial_weight * adversarial + self.l1_weight * l1
         return {"loss/generator": total, "loss/adversarial": adversarial, "loss/l1": l1}
 
-    def generator_update(self, batch):
-        with tf.GradientTape() as tape:
-            losses = self.generator_losses(batch)
-        variables = self.generator.trainable_variables
-        minimize(self.g_optimizer, tape, losses["loss/generator"], variables)
-        return losses
-
     def evaluation_sums(self, batch):
         """Sums over `batch` of the L1 error and D's loss and outputs (inference mode)."""
         a, b = batch["a"], batch["b"]
@@ -352,7 +365,7 @@ class Pix2Pix(gan.GAN):
         return {"generator": self.generator}
 
 
-class CycleGAN(gan.GAN):
+class CycleGAN(TranslationGAN):
     """CycleGAN: two generators, two LSGAN PatchGAN critics, cycle and identity terms.
 
     The two generators form the `generator` of `gan.GAN` (one optimizer updates
@@ -386,7 +399,6 @@ class CycleGAN(gan.GAN):
         super().__init__(
             _pair_model(generator_ab, generator_ba, "generators"),
             _pair_model(discriminator_a, discriminator_b, "discriminators"),
-            latent_dim=0,
             **kwargs,
         )
         self._names = (generator_ab.name, generator_ba.name, discriminator_a.name)
@@ -442,13 +454,6 @@ class CycleGAN(gan.GAN):
             "loss/cycle": cycle,
             "loss/identity": identity,
         }
-
-    def generator_update(self, batch):
-        with tf.GradientTape() as tape:
-            losses = self.generator_losses(batch)
-        variables = self.generator.trainable_variables
-        minimize(self.g_optimizer, tape, losses["loss/generator"], variables)
-        return losses
 
     def evaluation_sums(self, batch):
         """Sums over `batch` of the cycle errors of both domains (inference mode)."""
