@@ -18,7 +18,7 @@ The VRNN (`--model=vrnn`, and `cvrnn` conditioned on the class) reads an image a
 H steps of W pixels; it trains on the ELBO, and its `nll_nats` is a bound: minus
 the importance-weighted bound with `--iwae_k` trajectories (`nll_bound`), on the
 same test bits. Its state has `--hidden_units` (the first) units, its other
-layers `--head_units`.
+layers `--head_units`; `--free_bits` keeps its latents in use.
 Evaluation and figures: `mp.generative.autoregressive.report`.
 
 Course: ch5.3 Autoregressive models (5.3.1 NADE and MADE, 5.3.2 PixelCNN, 5.3.3 VRNN).
@@ -34,6 +34,9 @@ runner.define_once(
 runner.define_once(flags.DEFINE_integer, "latent_dim", 16, "VRNNs: size of z_t.", lower_bound=1)
 runner.define_once(
     flags.DEFINE_integer, "iwae_k", 100, "VRNNs: trajectories of the test bound.", lower_bound=1
+)
+runner.define_once(
+    flags.DEFINE_float, "free_bits", 0.0, "VRNNs: KL floor per step (nats).", lower_bound=0.0
 )
 runner.define_once(
     flags.DEFINE_list, "hidden_units", ["500"], "NADE: its hidden width (the first); MADE: all."
@@ -77,7 +80,7 @@ runner.define_once(
 APP = runner.App(
     "train_autoregressive",
     own="model hidden_units num_masks order_agnostic conv_filters conv_layers head_units "
-    "ar_binarize time_naive_sampler latent_dim iwae_k".split(),
+    "ar_binarize time_naive_sampler latent_dim iwae_k free_bits".split(),
     defaults={"epochs": 20, "learning_rate": 1e-3},
     refuses={
         "augment": "shifted or flipped pixels would change the test likelihood's data",
@@ -100,6 +103,7 @@ def run(
     time_naive_sampler=False,
     latent_dim=16,
     iwae_k=100,
+    free_bits=0.0,
     progress=True,
     **shared,
 ):
@@ -154,8 +158,11 @@ def run(
             if sequence
             else ar.make_model(model, info.image_shape, **options)
         )
+    if free_bits and not sequence:
+        raise ValueError(f"free_bits is the VRNNs'. Received: free_bits={free_bits}, model={model}")
     task = (vrnn.VRNNTask if sequence else ar.AutoregressiveTask)(
-        network, run.optimizer(train_steps), clip_norm=run.clip_norm, seed=seed
+        network, run.optimizer(train_steps), clip_norm=run.clip_norm, seed=seed,
+        **({"free_bits": free_bits} if sequence else {}),
     )
     images = vrnn.ImageData(model == "cvrnn", test_labels) if sequence else ar
     train_data, test_x, test_data, validation_data = run.image_data(

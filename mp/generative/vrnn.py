@@ -279,7 +279,8 @@ class VRNN(keras.Model):
 
     @_plain_python
     def elbo_terms(self, inputs, *, eps=None, seed=(0, 0), training=False):
-        """Per-sequence `elbo`, `distortion = -sum_t log p(x_t|.)`, `rate = sum_t KL_t`, `[B]`.
+        """Per-sequence `elbo`, `distortion = -sum_t log p(x_t|.)`, `rate = sum_t KL_t`, `[B]`,
+        and `kl_steps`, each step's `KL_t`, `[B, T]`.
 
         One reparametrised sample per step: `eps` (`[B, T, latent_dim]`) or drawn with
         the stateless `seed`.
@@ -290,7 +291,12 @@ class VRNN(keras.Model):
         out = self.unroll(x, content, eps=eps, training=training)
         log_likelihood, kl = self._step_terms(x, out)
         log_likelihood, rate = tf.reduce_sum(log_likelihood, axis=1), tf.reduce_sum(kl, axis=1)
-        return {"elbo": log_likelihood - rate, "distortion": -log_likelihood, "rate": rate}
+        return {
+            "elbo": log_likelihood - rate,
+            "distortion": -log_likelihood,
+            "rate": rate,
+            "kl_steps": kl,
+        }
 
     @_plain_python
     def log_weights(self, inputs, eps):
@@ -381,11 +387,22 @@ class VRNNTask(SingleModelTask):
     a step is a stateless draw keyed by `(seed, global_step)`, so a resumed run
     draws the same. Train outputs: `loss/total` (-ELBO, nats per sequence),
     `loss/distortion`, `loss/rate`, `metrics/bits_per_dim`; eval sums: `loss`, `count`.
+
+    `free_bits` (lambda, nats) keeps the latents in use (Kingma et al., "Improved
+    Variational Inference with Inverse Autoregressive Flow", 2016): the minimised
+    objective charges each step's batch-mean KL as `max(KL_t, lambda)`, so pushing a
+    step's KL below lambda gains nothing. A decoder that reads the previous rows
+    through `h` can otherwise model the data alone and leave `q = p` (the rate near
+    0: posterior collapse). `loss/total` stays the true -ELBO; the objective is
+    `loss/objective`.
     """
 
-    def __init__(self, model, optimizer, *, clip_norm=None, seed=0):
+    def __init__(self, model, optimizer, *, clip_norm=None, seed=0, free_bits=0.0):
         super().__init__(model, optimizer, clip_norm=clip_norm)
         self.seed = seed
+        if not free_bits >= 0.0:
+            raise ValueError(f"free_bits must be >= 0. Received: free_bits={free_bits}")
+        self.free_bits = float(free_bits)
 
     def _inputs(self, batch):
         if self.model.conditional:
@@ -397,9 +414,15 @@ class VRNNTask(SingleModelTask):
         with tf.GradientTape() as tape:
             terms = self.model.elbo_terms(self._inputs(batch), seed=seed, training=True)
             loss = global_mean(-terms["elbo"])
-        grad_norm = self._minimize(tape, loss)
+            objective = loss
+            if self.free_bits:
+                replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                kl = tf.maximum(tf.reduce_mean(terms["kl_steps"], axis=0), self.free_bits)
+                objective = global_mean(terms["distortion"]) + tf.reduce_sum(kl) / replicas
+        grad_norm = self._minimize(tape, objective)
         pixels = float(self.model.steps * self.model.input_dim)
-        return {
+        extra = {"loss/objective": objective} if self.free_bits else {}
+        return extra | {
             "loss/total": loss,
             "loss/distortion": global_mean(terms["distortion"]),
             "loss/rate": global_mean(terms["rate"]),
@@ -518,8 +541,14 @@ def report(model, test_x, *, seed=0, iwae_k=100, num_samples=64):
     title = f"{num_samples} samples of {model.name}"
     figures = {"samples": ar.samples_figure(images[..., None], title)}
     if conditional:
-        figures["class_styles"] = ar.samples_figure(
-            same_style_grid(model, seed=seed), "one style per row, the classes across"
+        from mp.plotting import image_grid_figure
+
+        styles = 6
+        figures["class_styles"] = image_grid_figure(
+            same_style_grid(model, styles, seed=seed),
+            "one style (prior noise) per row, the classes across",
+            rows=styles,
+            cols=model.num_classes,
         )
     return metrics, figures
 

@@ -36,8 +36,8 @@ def test_train_autoregressive_cvrnn_reports_its_bound(tmp_path):
     model_dir = str(tmp_path / "cvrnn")
     metrics = train_autoregressive.run(
         model_dir, model="cvrnn", dataset="digits", hidden_units=["8"], head_units=8,
-        latent_dim=2, iwae_k=3, batch_size=32, train_steps=4, log_every=2, seed=3,
-        progress=False,
+        latent_dim=2, iwae_k=3, free_bits=0.5, batch_size=32, train_steps=4, log_every=2,
+        seed=3, progress=False,
     )
     assert metrics["nll_bound"] == "iwae_3" and metrics["test_images"] == 450
     for name in ("samples.png", "class_styles.png", "model.keras", "metrics.json"):
@@ -57,6 +57,7 @@ def test_train_autoregressive_cvrnn_reports_its_bound(tmp_path):
         (train_rnn, {"cell": "gru", "kernel_size": 3}, "kernel_size is for cell=tcn"),
         (train_autoregressive, {"model": "vrnn", "latent_dim": 0}, "latent_dim"),
         (train_autoregressive, {"model": "stcn"}, "model must be one of"),
+        (train_autoregressive, {"model": "made", "free_bits": 1.0}, "free_bits is the VRNNs'"),
     ],
 )
 def test_bad_options_write_nothing(tmp_path, app, kwargs, match):
