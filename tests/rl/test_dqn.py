@@ -1,9 +1,6 @@
 """DQN and Double DQN: targets and losses by hand, epsilon, a short learning run, the app."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,8 +11,6 @@ from apps import train_rl
 from mp.engine import seed_everything
 from mp.rl import deep, dqn, rollout
 from tests.rl.deep_rl_helpers import train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # a batch of three: an ordinary step, a terminal one, one cut by the time limit
 REWARDS = np.array([1.0, 2.0, -1.0], np.float32)
@@ -124,27 +119,28 @@ def test_app_refuses_the_wrong_action_space_and_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_command_line_smoke(tmp_path):
-    """The one subprocess: the smoke flagfile (the exit code 2 of a refused run is the
-    runner's for every ValueError, tests/apps/test_contract.py)."""
-    smoke = subprocess.run(
-        [sys.executable, "-m", "apps.train_rl", "--flagfile=flags/smoke_rl_dqn.cfg",
-         f"--model_dir={tmp_path / 'smoke'}"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
-    assert smoke.returncode == 0, smoke.stderr
-    assert "buffer_fill 512" in smoke.stdout + smoke.stderr  # the fill level in the log
+def test_app_run_as_the_smoke_flagfile(tmp_path):
+    """flags/smoke_rl_dqn.cfg in-process (train_rl's one subprocess smoke is part 1's)."""
+    train_rl.run(str(tmp_path / "smoke"), algo=["dqn"], env="CartPole-v1", env_steps=1024,
+                 train_frequency=128, gradient_steps=8, learning_starts=256, eval_episodes=2,
+                 log_every=4, seed=0)
     metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
     assert {"env_steps", "mean_return", "eval_mean_return", "steps_to_threshold",
             "wall_seconds", "global_step", "buffer_fill"} <= set(metrics)
     assert metrics["env_steps"] == 1024 and metrics["buffer_fill"] == 1024
     assert metrics["gradient_steps"] == 7 * 8  # calls from env step 256 on: 256, ..., 1024
     assert (tmp_path / "smoke" / "model.keras").exists()
-    tags = {}  # tag -> steps of the summaries keyed by env steps
-    for path in (tmp_path / "smoke" / "rollouts").glob("events.out.tfevents.*"):
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = event_pb2.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                tags.setdefault(value.tag, []).append(event.step)
+    tags, fill = {}, {}  # tag -> steps of rollouts/ (env steps); train/'s fill by update
+    for folder in ("rollouts", "train"):
+        for path in (tmp_path / "smoke" / folder).glob("events.out.tfevents.*"):
+            for record in tf.data.TFRecordDataset(str(path)):
+                event = event_pb2.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    if folder == "train" and value.tag == "rollout/buffer_fill":
+                        fill[event.step] = float(tf.make_ndarray(value.tensor))
+                    elif folder == "rollouts":
+                        tags.setdefault(value.tag, []).append(event.step)
+    assert fill == {4: 512.0, 8: 1024.0}  # the fill level, logged with the progress lines
     # the collection that passed env step 1000 wrote the update of env step 896
     for tag in ("losses/td", "charts/q_values", "charts/epsilon"):
         assert tags[tag] == [896], tag
