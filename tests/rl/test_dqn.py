@@ -9,7 +9,7 @@ from tensorflow.core.util import event_pb2
 
 from apps import train_rl
 from mp.engine import seed_everything
-from mp.rl import deep, dqn, rollout
+from mp.rl import dqn, rollout
 from tests.rl.deep_rl_helpers import train
 
 # a batch of three: an ordinary step, a terminal one, one cut by the time limit
