@@ -15,6 +15,14 @@ by side, and compared.
 Prints one JSON line: bits_per_char, training seconds, naive and fast generation
 seconds, the speed-up, whether the samples were identical, and a sample.
 `--train_steps=0` measures the generation speed of an untrained model only.
+
+Measured (7 Dec 2026, one core shared with three other jobs):
+  --train_steps=0 (the defaults: 438,864 parameters, 14 layers, field 256): 1,000
+    characters naive 63.9 s, queues 10.4 s (6.1x), identical.
+  --train_steps=600 --filters=32 --skip_channels=64 --head_units=64 --batch_size=16
+    (116,048 parameters, 2.5 M training characters, 5.7 min): 2.729 bits per character
+    on the 249,128 held-out characters (the LSTM of flags/rnn_char_lm.cfg: 2.239 after
+    19 M characters); 1,000 characters naive 33.3 s, queues 9.4 s (3.6x), identical.
 """
 
 import argparse
