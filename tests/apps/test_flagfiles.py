@@ -26,6 +26,8 @@ APP_MODULES = {
     "vae": "train_vae",
     "ar": "train_autoregressive",  # ar_<model>_<dataset>.cfg
     "autoregressive": "train_autoregressive",  # smoke_autoregressive.cfg
+    "pix2pix": "train_translation",
+    "cyclegan": "train_translation",
 }
 # Importing every app defines every flag, so each flagfile parses in one FlagValues.
 APPS = {kind: importlib.import_module(f"apps.{name}") for kind, name in APP_MODULES.items()}
