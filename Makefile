@@ -52,10 +52,12 @@ peers: $(PEERS_STAMP)
 bench: $(PEERS_STAMP) fashion-mnist
 	$(PEERS)/bin/python -m benchmarks.throughput
 
-## make bench-rl: ch6.2's policy-gradient methods against SB3 / sb3-contrib (zoo settings, 3 seeds, interleaved).
+## make bench-rl: ch6.2's deep RL methods against SB3 / sb3-contrib (zoo settings, 3 seeds, interleaved).
 bench-rl: $(PEERS_STAMP)
 	$(PEERS)/bin/python -m benchmarks.rl --algos=ppo,trpo --envs=CartPole-v1,Pendulum-v1 --seeds=3
 	$(PEERS)/bin/python -m benchmarks.rl --algos=a2c --envs=CartPole-v1 --seeds=3 --env_steps=200000
+	$(PEERS)/bin/python -m benchmarks.rl --algos=dqn,double_dqn --envs=CartPole-v1 --seeds=3
+	$(PEERS)/bin/python -m benchmarks.rl --algos=td3,ddpg --envs=Pendulum-v1 --seeds=3
 
 # Best effort: Debian's dataset-fashion-mnist puts the idx files under
 # /usr/share/datasets/fashion-mnist. Tests that need it skip without it.
