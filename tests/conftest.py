@@ -48,8 +48,9 @@ def _release_module_state():
     yield
     keras = sys.modules.get("keras")
     if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
+        keras.backend.clear_session()  # collects garbage itself (free_memory=True)
+    else:
+        gc.collect()
 
 
 def _memory_mb():

@@ -178,15 +178,6 @@ def test_shared_flags_it_cannot_honour_are_refused(tmp_path, name, value):
     assert not model_dir.exists()
 
 
-def test_refused_flag_exits_2_naming_it(tmp_path):
-    model_dir = tmp_path / "refused"
-    out = _app("--algo=value_iteration", f"--model_dir={model_dir}", "--train_steps=300")
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "--train_steps=300" in lines[0]
-    assert not model_dir.exists()
-
-
 def test_log_every_and_seed_change_the_run(tmp_path, capsys):
     kwargs = dict(algo="qlearning", env="CliffWalking-v1", episodes=20, eval_episodes=1)
     first = train_rl.run(str(tmp_path / "a"), log_every=5, **kwargs)

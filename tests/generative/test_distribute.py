@@ -20,6 +20,12 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from apps import train_gan, train_vae
+from mp.generative import fid
+
+# The FID path with a tiny classifier (as tests/conftest.py's tiny_fid_cache): the replicas
+# are under test here, not the classifier, whose default trains for 30 epochs.
+load = fid.load_extractor
+fid.load_extractor = lambda *a, **k: load(*a, **k, filters=(2, 4), dense_units=8, epochs=1)
 
 common = dict(train_steps=6, log_every=2, eval_every=3, strategy="mirrored", progress=False)
 gan = train_gan.run(tempfile.mkdtemp(), dataset="digits", model="dcgan", latent_dim=4,
