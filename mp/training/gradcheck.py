@@ -169,11 +169,14 @@ def check_gradients(f, variables_or_tensors, h=1e-5, max_coordinates=64, seed=0)
     """
     named = _as_variables(variables_or_tensors)
     variables = list(named.values())
+    # A Keras variable is differentiated through the tensor it wraps: the tape cannot take
+    # the Keras object itself as a source (an unconnected one fails on its zero gradient).
+    sources = [v.value if isinstance(v, keras.Variable) else v for v in variables]
     with tf.GradientTape() as tape:
-        for v in variables:  # also the non-trainable ones
-            tape.watch(v.value if isinstance(v, keras.Variable) else v)
+        for source in sources:  # also the non-trainable ones
+            tape.watch(source)
         loss = f(*variables)
-    analytic = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    analytic = tape.gradient(loss, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     errors = {}
     for k, (name, v) in enumerate(named.items()):

@@ -80,6 +80,15 @@ def test_check_gradients_of_several_tensors_and_variables():
     np.testing.assert_array_equal(w.numpy(), before)  # every perturbation undone
 
 
+def test_an_unconnected_keras_variable_has_a_zero_gradient():
+    used = keras.Variable(RNG.normal(size=(2,)), dtype="float64", name="used")
+    unused = keras.Variable(RNG.normal(size=(3,)), dtype="float64", name="unused")
+    errors = check_gradients(lambda u, _: tf.reduce_sum(u.value**2), {"u": used, "n": unused})
+    # f does not read `unused`: both differences and the analytic gradient are zero there.
+    assert errors["n"] == 0.0
+    assert_gradients_match(errors, tolerance=1e-8)
+
+
 def test_float32_variables_are_refused():
     w = tf.Variable(np.ones(3, "float32"))
     with pytest.raises(ValueError, match="float64"):
