@@ -223,9 +223,7 @@ def _run_deep(algos, own, model_dir, shared, progress):
     if tabular:
         raise ValueError(f"--algo={algos[0]} cannot honour {', '.join(tabular)}; leave it unset")
     own["eval_episodes"], (algo,), env = own["eval_episodes"] or 10, algos, own["env"]
-    if env not in deep.ENVIRONMENTS:
-        raise ValueError(f"env must be one of {', '.join(deep.ENVIRONMENTS)} for --algo={algo}. "
-                         f"Received: env={env!r}")
+    deep.check_algorithm(algo, env)  # before any file is written
     common.check_counts(env_steps=own["env_steps"], eval_episodes=own["eval_episodes"] or 1)
     model_dir = model_dir or common.default_model_dir(APP.name, env)
     config = APP.config(shared | {"model_dir": model_dir})

@@ -130,9 +130,13 @@ def settings(algo, env_id):
     return dict(_ZOO.get((algo, env_id), _DEFAULTS[algo]))
 
 
-def check_algorithm(algo):
+def check_algorithm(algo, env_id=None):
+    """Raises a ValueError for an unknown algorithm, or an environment without a preset."""
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
+    if env_id is not None and env_id not in ENVIRONMENTS:
+        raise ValueError(f"env must be one of {', '.join(ENVIRONMENTS)} for --algo={algo}. "
+                         f"Received: env={env_id!r}")
 
 
 def make_task(algo, env_id, env_steps, *, seed=0, summary_dir=None, **overrides):
@@ -145,7 +149,7 @@ def make_task(algo, env_id, env_steps, *, seed=0, summary_dir=None, **overrides)
       ValueError: an unknown algorithm or environment, a budget below one rollout, an
         argument out of range.
     """
-    check_algorithm(algo)
+    check_algorithm(algo, env_id)
     if not isinstance(env_steps, (int, np.integer)) or env_steps <= 0:
         raise ValueError(f"env_steps must be a positive integer. Received: env_steps={env_steps}")
     options = settings(algo, env_id) | {k: v for k, v in overrides.items() if v is not None}
