@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mp.engine import seed_everything
 from mp.rl import a2c, onpolicy, ppo, reinforce, trpo
-from tests.rl.deep_rl_helpers import train
+from tests.rl.deep_rl_helpers import whole_and_resumed
 
 SMALL = dict(num_envs=2, num_steps=16, seed=3, hidden_units=(8,))
 TASKS = {
@@ -34,15 +33,7 @@ def _state(task):
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_resume_equals_uninterrupted(tmp_path, name):
-    seed_everything(0, deterministic=True)
-    whole = TASKS[name]()
-    train(whole, tmp_path / "whole", 6)
-    seed_everything(0, deterministic=True)
-    first = TASKS[name]()
-    train(first, tmp_path / "split", 3)
-    seed_everything(1, deterministic=True)  # another global seed: the checkpoint must decide
-    second = TASKS[name]()
-    result = train(second, tmp_path / "split", 6)
+    whole, _, second, result = whole_and_resumed(TASKS[name], tmp_path)
     assert result["resumed_from_step"] == 3
     assert int(second.collector.env_steps.numpy()) == 6 * 32
     (a, episodes_a, gen_a), (b, episodes_b, gen_b) = _state(whole), _state(second)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mp.engine import seed_everything
 from mp.rl import ddpg, dqn, replay
-from tests.rl.deep_rl_helpers import train
+from tests.rl.deep_rl_helpers import whole_and_resumed
 
 
 def _transitions(start, k, obs_dim=2):
@@ -119,16 +118,8 @@ def _state(task):
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_resume_equals_uninterrupted(tmp_path, name):
-    seed_everything(0, deterministic=True)
-    whole = TASKS[name]()
-    train(whole, tmp_path / "whole", 6)
-    seed_everything(0, deterministic=True)
-    first = TASKS[name]()
-    train(first, tmp_path / "split", 3)
+    whole, first, second, result = whole_and_resumed(TASKS[name], tmp_path)
     assert int(first.buffer.size.numpy()) == 40 and int(first.updates.numpy()) == 9
-    seed_everything(1, deterministic=True)  # another global seed: the checkpoint must decide
-    second = TASKS[name]()
-    result = train(second, tmp_path / "split", 6)
     assert result["resumed_from_step"] == 3
     assert int(second.collector.env_steps.numpy()) == 6 * 16
     assert int(second.updates.numpy()) == 6 * 3  # from the first call on: 16 env steps
