@@ -69,11 +69,15 @@ def _next_multiple(step, every):
 
 
 class _Progress:
-    """A Keras progress bar on a terminal, one plain line per call otherwise."""
+    """A Keras progress bar on a terminal, one plain line per call otherwise.
 
-    def __init__(self, target, start, enabled, stream=sys.stdout):
+    The stream is looked up when training starts (standard output by default), so that
+    `contextlib.redirect_stdout` or a notebook's capture sees the lines.
+    """
+
+    def __init__(self, target, start, enabled, stream=None):
         self.target = target
-        self.stream = stream
+        self.stream = sys.stdout if stream is None else stream
         self.enabled = enabled
         self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
         self.bar = None

@@ -12,12 +12,12 @@ import dataclasses
 import importlib
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 from apps import common, runner
+from tests.apps import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = runner.RunConfig.names()
@@ -135,17 +135,11 @@ def test_a_refused_flag_is_an_error_naming_it(tmp_path, app_name, flag):
 # The command line turns the ValueError into the exit code the same way for every app
 # (`apps.common.cli`); two apps show it, the one that refuses most and one with a reason.
 @pytest.mark.parametrize("app_name", ["train_rl", "finetune"])
-def test_a_refused_flag_exits_2_with_one_line(tmp_path, app_name):
+def test_a_refused_flag_exits_2_with_one_line(tmp_path, app_name, capfd):
     flag = APPS[app_name].APP.refuses[0]
     value = OTHER[flag]
     arg = (f"--{flag}" if value else f"--no{flag}") if isinstance(value, bool) else f"--{flag}={value}"
-    out = subprocess.run(
-        [sys.executable, "-m", f"apps.{app_name}", arg, f"--model_dir={tmp_path / 'run'}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = cli.in_process(capfd, app_name, arg, f"--model_dir={tmp_path / 'run'}")
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and f"--{flag}=" in lines[0]

@@ -22,21 +22,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps import train_mlp
 from mp.engine import checkpoints, lock
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = cli.ROOT
 TINY = ["--hidden_units=16", "--batch_size=32", "--log_every=10", "--checkpoint_every=10"]
 
 
 def _mlp(model_dir, *args, preexec_fn=None):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_mlp", *TINY, f"--model_dir={model_dir}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=preexec_fn,
+    """The command line in its own process: for a lock, a resource limit or a signal."""
+    return cli.in_subprocess(
+        "train_mlp", *TINY, f"--model_dir={model_dir}", *args, preexec_fn=preexec_fn
     )
+
+
+def _mlp_here(capfd, model_dir, *args):
+    """The same command line run in this process: for what it does with its input."""
+    return cli.in_process(capfd, "train_mlp", *TINY, f"--model_dir={model_dir}", *args)
 
 
 def _lines(stderr, prefix):
@@ -62,8 +65,15 @@ def _leftovers(model_dir):
 def finished(tmp_path_factory):
     """A finished 30-step run with checkpoints at steps 10, 20 and 30."""
     model_dir = tmp_path_factory.mktemp("finished") / "run"
-    out = _mlp(model_dir, "--train_steps=30")
-    assert out.returncode == 0, out.stderr
+    train_mlp.run(
+        str(model_dir),
+        hidden_units=["16"],
+        batch_size=32,
+        log_every=10,
+        checkpoint_every=10,
+        train_steps=30,
+        progress=False,
+    )
     return model_dir
 
 
@@ -77,12 +87,12 @@ def _copy(finished, tmp_path):
 # --- damaged checkpoints -------------------------------------------------------------------
 
 
-def test_damaged_newest_checkpoint_falls_back_with_one_warning(finished, tmp_path):
+def test_damaged_newest_checkpoint_falls_back_with_one_warning(finished, tmp_path, capfd):
     model_dir = _copy(finished, tmp_path)
     (data,) = glob.glob(str(model_dir / "ckpt" / "ckpt-30.data-*"))
     with open(data, "r+b") as f:
         f.truncate(64)
-    out = _mlp(model_dir, "--train_steps=40")
+    out = _mlp_here(capfd, model_dir, "--train_steps=40")
     assert out.returncode == 0, out.stderr
     _no_traceback(out)
     (warning,) = _lines(out.stderr, "warning:")
@@ -95,14 +105,14 @@ def test_damaged_newest_checkpoint_falls_back_with_one_warning(finished, tmp_pat
     ]
 
 
-def test_every_checkpoint_damaged_is_one_error_and_nothing_changes(finished, tmp_path):
+def test_every_checkpoint_damaged_is_one_error_and_nothing_changes(finished, tmp_path, capfd):
     model_dir = _copy(finished, tmp_path)
     for index in glob.glob(str(model_dir / "ckpt" / "ckpt-*.index")):
         with open(index, "r+b") as f:
             f.truncate(10)
     before = sorted(os.listdir(model_dir / "ckpt"))
     flags_cfg = (model_dir / "flags.cfg").read_text()
-    out = _mlp(model_dir, "--train_steps=40")
+    out = _mlp_here(capfd, model_dir, "--train_steps=40")
     assert out.returncode == 2, out.stderr
     _no_traceback(out)
     (error,) = _lines(out.stderr, "error:")
@@ -112,7 +122,7 @@ def test_every_checkpoint_damaged_is_one_error_and_nothing_changes(finished, tmp
 
 
 @pytest.mark.parametrize("state", ["binary", "text", "deleted"])
-def test_a_garbled_or_missing_state_file_is_rebuilt_not_a_restart(finished, tmp_path, state):
+def test_a_garbled_or_missing_state_file_is_rebuilt_not_a_restart(finished, tmp_path, state, capfd):
     model_dir = _copy(finished, tmp_path)
     path = model_dir / "ckpt" / "checkpoint"
     if state == "binary":
@@ -134,7 +144,7 @@ def test_a_garbled_or_missing_state_file_is_rebuilt_not_a_restart(finished, tmp_
         assert len(warnings) == 1 and "rebuilt" in warnings[0]
         assert 'model_checkpoint_path: "ckpt-30"' in path.read_text()
         return
-    out = _mlp(model_dir, "--train_steps=40")
+    out = _mlp_here(capfd, model_dir, "--train_steps=40")
     assert out.returncode == 0, out.stderr
     _no_traceback(out)
     (warning,) = _lines(out.stderr, "warning:")
@@ -222,10 +232,10 @@ def test_a_second_run_on_a_busy_folder_is_refused(tmp_path):
     lock.unlock(str(model_dir))
 
 
-def test_model_dir_that_is_a_file(tmp_path):
+def test_model_dir_that_is_a_file(tmp_path, capfd):
     path = tmp_path / "notes.txt"
     path.write_text("mine")
-    out = _mlp(path, "--train_steps=10")
+    out = _mlp_here(capfd, path, "--train_steps=10")
     assert out.returncode == 4, out.stderr
     _no_traceback(out)
     (error,) = _lines(out.stderr, "error:")
@@ -233,10 +243,10 @@ def test_model_dir_that_is_a_file(tmp_path):
     assert path.read_text() == "mine"
 
 
-def test_a_folder_that_cannot_be_created_exits_4(tmp_path):
+def test_a_folder_that_cannot_be_created_exits_4(tmp_path, capfd):
     """sysfs refuses new folders even to root: a model_dir nobody may write."""
     model_dir = f"/sys/mp_run_{os.getpid()}"
-    out = _mlp(model_dir, "--train_steps=10")
+    out = _mlp_here(capfd, model_dir, "--train_steps=10")
     assert out.returncode == 4, out.stderr
     _no_traceback(out)
     (error,) = _lines(out.stderr, "error:")
@@ -278,20 +288,27 @@ def test_no_space_for_a_checkpoint_exits_4_and_leaves_no_temporary_files(tmp_pat
 # --- divergence -------------------------------------------------------------------------------
 
 
-def test_divergence_names_the_way_back_and_resume_from_step_takes_it(tmp_path):
+def test_divergence_names_the_way_back_and_resume_from_step_takes_it(tmp_path, capfd):
     model_dir = tmp_path / "run"
     sgd = ("--optimizer=sgd", "--hidden_units=64")
-    out = _mlp(model_dir, "--train_steps=20", *sgd, "--learning_rate=0.01")
+    out = _mlp_here(capfd, model_dir, "--train_steps=20", *sgd, "--learning_rate=0.01")
     assert out.returncode == 0, out.stderr
     # The learning rate of the flags applies on resume, so this one blows up.
-    out = _mlp(model_dir, "--train_steps=200", *sgd, "--learning_rate=1e12")
+    out = _mlp_here(capfd, model_dir, "--train_steps=200", *sgd, "--learning_rate=1e12")
     assert out.returncode == 3, out.stderr
     _no_traceback(out)
     (error,) = _lines(out.stderr, "error:")
     assert "--resume_from_step=10" in error and "steps 10, 20" in error and "by step 30" in error
     kept = sorted(checkpoints.list_checkpoints(str(model_dir / "ckpt")))
     assert kept[:2] == [10, 20]
-    out = _mlp(model_dir, "--train_steps=30", *sgd, "--learning_rate=0.01", "--resume_from_step=20")
+    out = _mlp_here(
+        capfd,
+        model_dir,
+        "--train_steps=30",
+        *sgd,
+        "--learning_rate=0.01",
+        "--resume_from_step=20",
+    )
     assert out.returncode == 0, out.stderr
     assert _metrics(model_dir)["resumed_from_step"] == 20
     assert _metrics(model_dir)["global_step"] == 30
@@ -302,9 +319,9 @@ def test_divergence_names_the_way_back_and_resume_from_step_takes_it(tmp_path):
     assert glob.glob(str(model_dir / "flags.until-step-20.*.cfg"))
 
 
-def test_resume_from_a_step_without_checkpoint_is_an_error(finished, tmp_path):
+def test_resume_from_a_step_without_checkpoint_is_an_error(finished, tmp_path, capfd):
     model_dir = _copy(finished, tmp_path)
-    out = _mlp(model_dir, "--train_steps=40", "--resume_from_step=15")
+    out = _mlp_here(capfd, model_dir, "--train_steps=40", "--resume_from_step=15")
     assert out.returncode == 2, out.stderr
     (error,) = _lines(out.stderr, "error:")
     assert "resume_from_step=15" in error and "10, 20, 30" in error
@@ -314,7 +331,7 @@ def test_resume_from_a_step_without_checkpoint_is_an_error(finished, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_the_figures_are_written(tmp_path, signum):
+def test_a_signal_while_the_figures_are_written(tmp_path, signum, capfd):
     """The signal arrives in the middle of saving the first figure, after training."""
     model_dir = tmp_path / "run"
     script = textwrap.dedent(
@@ -343,7 +360,7 @@ def test_a_signal_while_the_figures_are_written(tmp_path, signum):
     assert not _leftovers(model_dir)
     assert not (model_dir / "metrics.json").exists()
     if signum == signal.SIGTERM:
-        out = _mlp(model_dir, "--train_steps=20")  # the rerun only writes the outputs
+        out = _mlp_here(capfd, model_dir, "--train_steps=20")  # the rerun only writes the outputs
         assert out.returncode == 0, out.stderr
         assert _metrics(model_dir)["resumed_from_step"] == 20
 

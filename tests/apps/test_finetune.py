@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +9,8 @@ import pytest
 import mp.cnn
 from apps import finetune
 from mp.cnn import transfer
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "phase1",
@@ -34,17 +32,6 @@ TINY = dict(
     checkpoint_every=4,
     progress=False,
 )
-
-
-def _app(*args, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.finetune", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_run_from_scratch_base_with_comparison(tmp_path):
@@ -108,9 +95,14 @@ def test_bad_inputs_fail_before_writing(tmp_path):
     assert not os.path.exists(model_dir)
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = str(tmp_path / "smoke")
-    result = _app("--flagfile=flags/smoke_finetune.cfg", f"--model_dir={model_dir}")
+    result = cli.in_process(
+        capfd,
+        "finetune",
+        "--flagfile=flags/smoke_finetune.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(os.path.join(model_dir, "metrics.json")) as f:
         metrics = json.load(f)
@@ -132,8 +124,13 @@ def test_offline_imagenet_exits_2_naming_the_file(tmp_path):
         "no_proxy": "",
         "NO_PROXY": "",
     }
-    result = _app(
-        "--base=vgg16", "--weights=imagenet", f"--model_dir={model_dir}", "--head_steps=1", env=env
+    result = cli.in_subprocess(
+        "finetune",
+        "--base=vgg16",
+        "--weights=imagenet",
+        f"--model_dir={model_dir}",
+        "--head_steps=1",
+        env={**os.environ, **env},
     )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,7 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_cnn and train_mlp.
 
-In-process `run(...)` on tiny budgets, one subprocess run per app with its
-smoke flagfile, the error exits, and SIGTERM followed by a resumed run.
+In-process `run(...)` on tiny budgets, each app's command line with its smoke flagfile
+(train_mlp's in a process of its own), the error exits, and SIGTERM followed by a resumed run.
 """
 
 import gzip
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from apps import train_cnn, train_mlp
+from tests.apps import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
@@ -28,16 +29,6 @@ ARTIFACTS = (
     "learning_curves.png",
     "metrics.json",
 )
-
-
-def _app(name, *args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", f"apps.{name}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _write_idx(path, array, gz=False):
@@ -126,7 +117,7 @@ def test_model_options_reach_the_builder(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_run_mlp_in_process_and_flags_cfg_replays(tmp_path):
+def test_run_mlp_in_process_and_flags_cfg_replays(tmp_path, capfd):
     model_dir = str(tmp_path / "mlp")
     metrics = train_mlp.run(
         model_dir,
@@ -140,7 +131,7 @@ def test_run_mlp_in_process_and_flags_cfg_replays(tmp_path):
     _check_artifacts(model_dir, metrics)
     assert metrics["test_accuracy"] > 0.8 and metrics["num_parameters"] == 64 * 64 + 64 + 650
     # Replaying flags.cfg resumes the finished run: same step, no training.
-    out = _app("train_mlp", f"--flagfile={model_dir}/flags.cfg")
+    out = cli.in_process(capfd, "train_mlp", f"--flagfile={model_dir}/flags.cfg")
     assert out.returncode == 0, out.stderr
     with open(os.path.join(model_dir, "metrics.json")) as f:
         replay = json.load(f)
@@ -218,9 +209,15 @@ def test_deterministic_runs_are_identical():
 
 
 @pytest.mark.parametrize("app", ["train_cnn", "train_mlp"])
-def test_smoke_flagfile_subprocess(tmp_path, app):
+def test_smoke_flagfile(tmp_path, app, capfd):
+    """train_mlp in a process of its own (`python -m`, nothing logged on import); train_cnn
+    runs the same command line in this one."""
     model_dir = tmp_path / app
-    out = _app(app, f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}")
+    args = (f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}")
+    if app == "train_mlp":
+        out = cli.in_subprocess(app, *args)
+    else:
+        out = cli.in_process(capfd, app, *args)
     assert out.returncode == 0, out.stderr
     assert "test accuracy" in out.stdout and str(model_dir) in out.stdout
     assert "step 40/40" in out.stdout  # plain progress lines when not a TTY
@@ -246,7 +243,7 @@ def _truncate(path, keep):
         "unknown_model_option",
     ],
 )
-def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
+def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case, capfd):
     model_dir = tmp_path / "out"
     args = {
         "unknown_dataset": ["--dataset=cifar11"],
@@ -258,7 +255,7 @@ def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
     }[case]
     if case == "truncated_idx":
         _truncate(tiny_mnist / "train-labels-idx1-ubyte", 300)
-    out = _app("train_cnn", *args, f"--model_dir={model_dir}", "--train_steps=5")
+    out = cli.in_process(capfd, "train_cnn", *args, f"--model_dir={model_dir}", "--train_steps=5")
     assert out.returncode == 2, out
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
@@ -274,7 +271,7 @@ def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case):
     assert not model_dir.exists()
 
 
-def test_sigterm_then_rerun_resumes(tmp_path):
+def test_sigterm_then_rerun_resumes(tmp_path, capfd):
     model_dir = tmp_path / "run"
     command = [
         sys.executable,
@@ -302,7 +299,7 @@ def test_sigterm_then_rerun_resumes(tmp_path):
     assert not (model_dir / "metrics.json").exists()
     assert (model_dir / "ckpt" / f"ckpt-{stopped_at}.index").exists()
 
-    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = cli.in_process(capfd, "train_cnn", *command[3:])  # the same command, rerun
     assert out.returncode == 0, out.stderr
     assert f"resuming from global_step {stopped_at}" in out.stdout
     metrics = json.loads((model_dir / "metrics.json").read_text())

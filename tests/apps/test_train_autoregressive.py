@@ -1,16 +1,14 @@
 """The app contract (CONVENTIONS section 4) of train_autoregressive.
 
-In-process `run(...)` of every model on a tiny budget (the saved model reproduces
-the reported exact NLL on the same test bits), one subprocess run with
-flags/smoke_autoregressive.cfg, and bad input that exits 2 before writing anything.
-"""
+In-process `run(...)` of every model on a tiny budget (the saved model reproduces the
+reported exact NLL on the same test bits), its command line (in this process,
+tests/apps/cli.py) with flags/smoke_autoregressive.cfg, and bad input that exits 2 before
+writing anything."""
 
 import inspect
 import json
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -19,8 +17,8 @@ import pytest
 import mp.data
 from apps import train_autoregressive
 from mp.generative import autoregressive as ar
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = ("flags.cfg", "ckpt", "train", "eval", "model.keras", "samples.png")
 ARTIFACTS += ("learning_curves.png", "history.json", "metrics.json")
 KEYS = ("nll_nats", "bits_per_dim", "binarization", "test_images", "sample_seconds")
@@ -38,16 +36,6 @@ TINY = dict(
     seed=3,
     progress=False,
 )
-
-
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_autoregressive", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _check_artifacts(model_dir, metrics, pixel_model):
@@ -127,9 +115,14 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_autoregressive.APP.refuses) & values
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_autoregressive.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_autoregressive",
+        "--flagfile=flags/smoke_autoregressive.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "test NLL" in out.stdout and str(model_dir) in out.stdout
     assert "step 20/20" in out.stdout
@@ -140,9 +133,14 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert out.stderr.strip() == "", out.stderr
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
-    out = _app("--model=pixelrnn", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_autoregressive",
+        "--model=pixelrnn",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "model" in lines[0]

@@ -1,14 +1,12 @@
 """The app contract (CONVENTIONS section 4) of train_fcn.
 
-In-process `run(...)` on a tiny budget, one subprocess run with
-flags/smoke_fcn.cfg, and bad input that exits 2 before writing anything.
-"""
+In-process `run(...)` on a tiny budget, its command line (in this process,
+tests/apps/cli.py) with flags/smoke_fcn.cfg, and bad input that exits 2 before writing
+anything."""
 
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,8 +15,8 @@ import pytest
 from apps import train_fcn
 from mp.cnn.fcn import mean_iou, pixel_accuracy
 from mp.data.canvas import make_canvases
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
@@ -28,16 +26,6 @@ ARTIFACTS = (
     "segmentation.png",
     "metrics.json",
 )
-
-
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_fcn", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _check_artifacts(model_dir, metrics):
@@ -108,9 +96,14 @@ def test_flag_values_are_the_arguments_of_run():
     assert all(name in flags.FLAGS for name in train_fcn.flag_values())
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_fcn.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_fcn",
+        "--flagfile=flags/smoke_fcn.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "test mean IoU" in out.stdout and str(model_dir) in out.stdout
     assert "step 20/20" in out.stdout  # plain progress lines when not a TTY
@@ -119,10 +112,16 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert out.stderr.strip() == "", out.stderr
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
     # 18 is not divisible by 2^2 = 4 (three levels of filters pool twice).
-    out = _app("--canvas_size=18", "--filters=4,8,16", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_fcn",
+        "--canvas_size=18",
+        "--filters=4,8,16",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "canvas_size" in lines[0]

@@ -1,22 +1,19 @@
 """The app contract (CONVENTIONS section 4) of train_gan.
 
-In-process `run(...)` on tiny budgets (ring and digits), resuming both
-optimizers and the step ratio, bad input that writes nothing, and one
-subprocess run with flags/smoke_gan.cfg.
-"""
+In-process `run(...)` on tiny budgets (ring and digits), resuming both optimizers and the
+step ratio, bad input that writes nothing, and its command line (in this process,
+tests/apps/cli.py) with flags/smoke_gan.cfg."""
 
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from apps import train_gan
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
@@ -120,19 +117,14 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_gan.APP.refuses) & set(train_gan.flag_values())
 
 
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_gan", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_gan.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_gan",
+        "--flagfile=flags/smoke_gan.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "modes covered" in out.stdout and str(model_dir) in out.stdout
     assert "step 20/20" in out.stdout  # plain progress lines when not a TTY
@@ -142,9 +134,16 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert "error" not in out.stderr.lower(), out.stderr
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
-    out = _app("--data=ring", "--model=dcgan", "--train_steps=5", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_gan",
+        "--data=ring",
+        "--model=dcgan",
+        "--train_steps=5",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "model=mlp" in lines[0]

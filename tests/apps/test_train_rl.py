@@ -1,33 +1,19 @@
 """The app contract (CONVENTIONS section 4) of train_rl.
 
 In-process `run(...)` on tiny budgets (dynamic programming, TD control, TD prediction), bad
-input that exits 2 before writing anything, and one subprocess run with flags/smoke_rl.cfg.
-"""
+input that exits 2 before writing anything, and its command line (in this process,
+tests/apps/cli.py) with flags/smoke_rl.cfg."""
 
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from apps import train_rl
 from mp.rl import tabular, td
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_rl", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
+from tests.apps import cli
 
 def _check_artifacts(model_dir, metrics, curves):
     names = ["flags.cfg", "values.npz", "values.png", "policy.txt", "metrics.json"]
@@ -187,18 +173,29 @@ def test_log_every_and_seed_change_the_run(tmp_path, capsys):
     assert "--seed=1" in (tmp_path / "b" / "flags.cfg").read_text()
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
-    out = _app("--algo=value_iteration", "--env=Blackjack-v1", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_rl",
+        "--algo=value_iteration",
+        "--env=Blackjack-v1",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "model" in lines[0]
     assert not model_dir.exists()
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_rl.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_rl",
+        "--flagfile=flags/smoke_rl.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "qlearning episode 400/400" in out.stdout  # plain progress lines when not a TTY
     assert str(model_dir) in out.stdout

@@ -1,17 +1,14 @@
 """The app contract of train_rl's deep policy-gradient algorithms (ch6.2)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from apps import train_rl
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEYS = {"env_steps", "mean_return", "eval_mean_return", "eval_std_return", "steps_to_threshold",
         "seconds_to_threshold", "wall_seconds", "global_step"}
 
@@ -55,13 +52,12 @@ def test_bad_input_writes_nothing(tmp_path, kwargs, match):
     assert not (tmp_path / "run").exists()
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     # Bad input on the command line is test_bad_input_writes_nothing in process, and the
     # one-line exit 2 of every app is tests/apps/test_contract.py's.
-    smoke = subprocess.run(
-        [sys.executable, "-m", "apps.train_rl", "--flagfile=flags/smoke_rl_ppo.cfg",
-         f"--model_dir={tmp_path / 'smoke'}"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300)
+    smoke = cli.in_process(
+        capfd, "train_rl", "--flagfile=flags/smoke_rl_ppo.cfg", f"--model_dir={tmp_path / 'smoke'}"
+    )
     assert smoke.returncode == 0, smoke.stderr
     metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
     assert KEYS <= set(metrics) and metrics["env_steps"] == 2048

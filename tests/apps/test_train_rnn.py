@@ -1,15 +1,13 @@
 """The app contract (CONVENTIONS section 4) of train_rnn.
 
-In-process `run(...)` on tiny budgets for each kind of task, bad input that
-stops before anything is written, and one subprocess run of flags/smoke_rnn.cfg.
-"""
+In-process `run(...)` on tiny budgets for each kind of task, bad input that stops before
+anything is written, and its command line (in this process, tests/apps/cli.py) with
+flags/smoke_rnn.cfg."""
 
 import inspect
 import json
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,8 +16,8 @@ import pytest
 from apps import train_rnn
 from mp.rnn import charlm, data
 from mp.rnn.problems import CharLM
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
@@ -173,19 +171,14 @@ def test_flags_cfg_records_the_task_options_it_used(tmp_path):
     assert not any(line.startswith(("--dataset", "--augment")) for line in flags_cfg)
 
 
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_rnn", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_rnn.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_rnn",
+        "--flagfile=flags/smoke_rnn.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "test_mse" in out.stdout and str(model_dir) in out.stdout
     metrics = json.loads((model_dir / "metrics.json").read_text())
@@ -195,9 +188,15 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert out.stderr.strip() == "", out.stderr
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
-    out = _app("--flagfile=flags/smoke_rnn.cfg", f"--model_dir={model_dir}", "--seq_len=1")
+    out = cli.in_process(
+        capfd,
+        "train_rnn",
+        "--flagfile=flags/smoke_rnn.cfg",
+        f"--model_dir={model_dir}",
+        "--seq_len=1",
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: seq_len must be"), out.stderr

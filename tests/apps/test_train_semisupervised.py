@@ -2,15 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
 
 from apps import train_semisupervised
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
@@ -87,20 +85,13 @@ def test_bad_arguments_fail_before_writing(tmp_path, kwargs, match):
     assert not model_dir.exists()
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "apps.train_semisupervised",
-            "--flagfile=flags/smoke_semisupervised.cfg",
-            f"--model_dir={model_dir}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = cli.in_process(
+        capfd,
+        "train_semisupervised",
+        "--flagfile=flags/smoke_semisupervised.cfg",
+        f"--model_dir={model_dir}",
     )
     assert out.returncode == 0, out.stderr
     assert "semi-supervised" in out.stdout and "step 40/40" in out.stdout

@@ -1,15 +1,12 @@
 """The app contract (CONVENTIONS section 4) of train_vae.
 
-In-process `run(...)` on a tiny budget (the saved model reproduces the reported
-bound), one subprocess run with flags/smoke_vae.cfg, and bad input that exits 2
-before writing anything.
-"""
+In-process `run(...)` on a tiny budget (the saved model reproduces the reported bound), its
+command line (in this process, tests/apps/cli.py) with flags/smoke_vae.cfg, and bad input
+that exits 2 before writing anything."""
 
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,8 +15,8 @@ import pytest
 import mp.data
 from apps import train_vae
 from mp.generative import vae
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
@@ -48,16 +45,6 @@ TINY = dict(
     seed=3,
     progress=False,
 )
-
-
-def _app(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "apps.train_vae", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _check_artifacts(model_dir, metrics):
@@ -136,9 +123,14 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_vae.APP.refuses) & set(train_vae.flag_values())
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
+def test_smoke_flagfile(tmp_path, capfd):
     model_dir = tmp_path / "smoke"
-    out = _app("--flagfile=flags/smoke_vae.cfg", f"--model_dir={model_dir}")
+    out = cli.in_process(
+        capfd,
+        "train_vae",
+        "--flagfile=flags/smoke_vae.cfg",
+        f"--model_dir={model_dir}",
+    )
     assert out.returncode == 0, out.stderr
     assert "test ELBO" in out.stdout and str(model_dir) in out.stdout
     assert "step 20/20" in out.stdout  # plain progress lines when not a TTY
@@ -148,9 +140,9 @@ def test_smoke_flagfile_subprocess(tmp_path):
     assert out.stderr.strip() == "", out.stderr
 
 
-def test_bad_flag_exits_2_with_one_error_line(tmp_path):
+def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     model_dir = tmp_path / "bad"
-    out = _app("--model=mlp", f"--model_dir={model_dir}")
+    out = cli.in_process(capfd, "train_vae", "--model=mlp", f"--model_dir={model_dir}")
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "model" in lines[0]
