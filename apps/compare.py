@@ -21,18 +21,27 @@ import sys
 from absl import flags
 
 from apps import common, outputs
+from apps.config import define_once
 
 FLAGS = flags.FLAGS
 APPS = ("train_mlp", "train_cnn")
 
-flags.DEFINE_enum("app", "train_mlp", APPS, "The app whose runs are compared.")
-flags.DEFINE_string(
-    "sweep", None, "The flag and its values: name=value1,value2,... (e.g. optimizer=sgd,adam)."
+# define_once: compare is imported beside the apps it sweeps (tests, notebooks), and again.
+define_once(flags.DEFINE_enum, "app", "train_mlp", APPS, "The app whose runs are compared.")
+define_once(
+    flags.DEFINE_string,
+    "sweep",
+    None,
+    "The flag and its values: name=value1,value2,... (e.g. optimizer=sgd,adam).",
 )
-flags.DEFINE_string(
-    "summary_metric", "test_accuracy", "A metrics.json key to plot against the swept values."
+define_once(
+    flags.DEFINE_string,
+    "summary_metric",
+    "test_accuracy",
+    "A metrics.json key to plot against the swept values.",
 )
-flags.DEFINE_string(
+define_once(
+    flags.DEFINE_string,
     "export",
     None,
     "Also write the figure and the table to <export>.png and <export>.json "
@@ -186,6 +195,11 @@ def main(argv, app_module):
     )
 
 
-if __name__ == "__main__":
+def cli():
+    """`python -m apps.compare ...`: the sweep of the app `--app` names, under the error contract."""
     module = _app_from_argv(sys.argv)
     common.cli(lambda argv: main(argv, module))
+
+
+if __name__ == "__main__":
+    cli()

@@ -46,7 +46,10 @@ def in_process(capfd, name, *args):
     sys.argv = [name, *map(str, args)]
     os.chdir(ROOT)
     try:
-        module.APP.cli(module.run)
+        if hasattr(module, "APP"):
+            module.APP.cli(module.run)
+        else:  # apps.compare: the app it sweeps is named by a flag
+            module.cli()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -2,16 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
 
 from apps import compare, runner, train_mlp
 from mp.training import optimizers
+from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = dict(
     dataset="digits",
     hidden_units=("32",),
@@ -83,19 +81,10 @@ def test_optimizer_impl_picks_ours_or_keras():
     assert type(keras_one) is keras.optimizers.SGD and keras_one.nesterov
 
 
-def test_smoke_flagfile_subprocess(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "apps.compare",
-            "--flagfile=flags/smoke_compare.cfg",
-            f"--model_dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+def test_smoke_flagfile_subprocess(tmp_path, capfd):
+    """The sweep in a process of its own; its replay and a bad sweep in this one."""
+    out = cli.in_subprocess(
+        "compare", "--flagfile=flags/smoke_compare.cfg", f"--model_dir={tmp_path}"
     )
     assert out.returncode == 0, out.stderr
     table = json.loads((tmp_path / "metrics.json").read_text())
@@ -104,29 +93,13 @@ def test_smoke_flagfile_subprocess(tmp_path):
     # The sweep's flags.cfg replays it: every run resumes, finished, with the same table.
     flags_cfg = (tmp_path / "flags.cfg").read_text()
     assert "--app=train_mlp" in flags_cfg and "--sweep=optimizer=sgd,adam" in flags_cfg
-    replay = subprocess.run(
-        [sys.executable, "-m", "apps.compare", f"--flagfile={tmp_path}/flags.cfg"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    replay = cli.in_process(capfd, "compare", f"--flagfile={tmp_path}/flags.cfg")
     assert replay.returncode == 0, replay.stderr
     again = json.loads((tmp_path / "metrics.json").read_text())
     for value in ("sgd", "adam"):
         assert again["runs"][value]["test_accuracy"] == table["runs"][value]["test_accuracy"]
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "apps.compare",
-            "--sweep=optimizer=sgd,lbfgs",
-            f"--model_dir={tmp_path}/bad",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    bad = cli.in_process(
+        capfd, "compare", "--sweep=optimizer=sgd,lbfgs", f"--model_dir={tmp_path}/bad"
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "lbfgs" in bad.stderr
     assert not (tmp_path / "bad").exists()
