@@ -277,7 +277,10 @@ def check_layer(
         variables = layer.trainable_variables
         for i in sample_coordinates(len(variables), max_variables, seed):
             checked[variables[i].path] = variables[i]
-        return check_gradients(loss, checked, h=h, max_coordinates=max_coordinates, seed=seed)
+        # One traced function: a deep model evaluated eagerly 100 times costs seconds.
+        return check_gradients(
+            tf.function(loss), checked, h=h, max_coordinates=max_coordinates, seed=seed
+        )
     finally:
         keras.config.set_floatx(previous_floatx)
         keras.config.set_dtype_policy(previous_policy)

@@ -129,7 +129,7 @@ def test_max_variables_samples_the_variables_checked():
     assert len(errors) == 3 and "input" in errors
 
 
-class _WrongScale(keras.layers.Layer):
+class WrongScale(keras.layers.Layer):
     """y = x * w per feature, whose custom gradient reports twice the true dL/dw."""
 
     def __init__(self, initializer="random_normal", **kwargs):
@@ -151,7 +151,7 @@ class _WrongScale(keras.layers.Layer):
 
 
 def test_check_layer_finds_the_wrong_weight_gradient_of_a_layer():
-    errors = check_layer(_WrongScale, (5,), batch_size=3)
+    errors = check_layer(WrongScale, (5,), batch_size=3)
     weight = next(name for name in errors if name != "input")
     assert errors["input"] < 1e-8
     assert errors[weight] == pytest.approx(1 / 3, rel=1e-6)  # as for the wrong square above
@@ -161,7 +161,7 @@ def test_a_wrong_gradient_is_found_even_where_the_output_is_zero():
     # With w = 0 the output is 0 and the squares alone give dL/dy = 2 r y = 0: every
     # gradient would be 0 and the check empty. The loss' linear term s * y gives
     # dL/dw = sum_b s * x, nonzero, so the doubled gradient still shows.
-    errors = check_layer(lambda: _WrongScale(initializer="zeros"), (5,), batch_size=3)
+    errors = check_layer(lambda: WrongScale(initializer="zeros"), (5,), batch_size=3)
     weight = next(name for name in errors if name != "input")
     assert errors[weight] == pytest.approx(1 / 3, rel=1e-6)
 
