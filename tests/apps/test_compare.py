@@ -1,7 +1,6 @@
 """apps.compare: one run per value of a flag, a figure and a table."""
 
 import json
-import os
 
 import keras
 import pytest

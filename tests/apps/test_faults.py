@@ -209,25 +209,42 @@ def test_a_checkpoint_of_another_model_is_a_mismatch_not_damage(tmp_path):
 # --- the folder -----------------------------------------------------------------------------
 
 
-def test_a_second_run_on_a_busy_folder_is_refused(tmp_path):
+# The holder loads mp/engine/lock.py alone (it imports nothing else): a process that starts
+# in milliseconds, where importing the package would take seconds.
+HOLDER = """
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("lock", os.path.join("mp", "engine", "lock.py"))
+lock = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lock)
+lock.lock(sys.argv[1])
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_run_on_a_busy_folder_is_refused(tmp_path, capfd):
     model_dir = tmp_path / "run"
-    lock.lock(str(model_dir))  # this process plays the first run
-    try:
-        out = _mlp(model_dir, "--train_steps=10")
-    finally:
-        lock.unlock(str(model_dir))
-    assert out.returncode == 2, out.stderr
-    _no_traceback(out)
-    (error,) = _lines(out.stderr, "error:")
-    assert f"process {os.getpid()}" in error and "in use" in error
-    assert sorted(os.listdir(model_dir)) == [".lock"]
-    # The lock of a process that ended, even by SIGKILL, is no lock: the next run takes it.
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from mp.engine import lock; lock.lock({str(model_dir)!r}); "
-         "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+        [sys.executable, "-c", HOLDER, str(model_dir)],
         cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert holder.wait(timeout=120) == -signal.SIGKILL
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        out = _mlp_here(capfd, model_dir, "--train_steps=10")
+        assert out.returncode == 2, out.stderr
+        _no_traceback(out)
+        (error,) = _lines(out.stderr, "error:")
+        assert f"process {holder.pid}" in error and "in use" in error
+        assert sorted(os.listdir(model_dir)) == [".lock"]
+        # The lock of a process that ended, even by SIGKILL, is no lock: the next run takes it.
+        holder.kill()
+        assert holder.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
     lock.lock(str(model_dir))
     lock.unlock(str(model_dir))
 
@@ -376,7 +393,10 @@ seed_everything(0, deterministic=True)
 from apps import train_mlp, train_vae
 
 RUNS = {
-    "mlp_dropout": (train_mlp, dict(hidden_units=["32"], dropout=0.5, noise_stddev=0.3)),
+    "mlp_dropout": (
+        train_mlp,
+        dict(hidden_units=["32"], dropout=0.5, noise_stddev=0.3, augment=True),
+    ),
     "vae": (train_vae, dict(hidden_units=["32"], iwae_k=4, iwae_examples=8)),
 }
 
@@ -398,8 +418,9 @@ print(json.dumps(same))
 
 
 def test_resumed_equals_uninterrupted(tmp_path):
-    """Every random draw (dropout masks, input noise, the VAE's sampling) resumes where it
-    stopped: the same weights as one uninterrupted run. The GAN's noise and both of its
+    """Every random draw (dropout masks, input noise, augmentation, the VAE's sampling)
+    resumes where it stopped: bit for bit the same weights as one uninterrupted run, which
+    also shows that `--deterministic` runs repeat exactly. The GAN's noise and both of its
     optimizers: tests/generative/test_gan.py::test_resume_restores_both_optimizers_and_the_noise.
     """
     out = subprocess.run(
