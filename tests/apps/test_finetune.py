@@ -95,10 +95,9 @@ def test_bad_inputs_fail_before_writing(tmp_path):
     assert not os.path.exists(model_dir)
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = str(tmp_path / "smoke")
-    result = cli.in_process(
-        capfd,
+    result = cli.in_subprocess(
         "finetune",
         "--flagfile=flags/smoke_finetune.cfg",
         f"--model_dir={model_dir}",

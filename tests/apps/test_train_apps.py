@@ -1,7 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_cnn and train_mlp.
 
-In-process `run(...)` on tiny budgets, each app's command line with its smoke flagfile
-(train_mlp's in a process of its own), the error exits, and SIGTERM followed by a resumed run.
+In-process `run(...)` on tiny budgets, one subprocess run per app with its
+smoke flagfile, the error exits, and SIGTERM followed by a resumed run.
 """
 
 import gzip
@@ -188,15 +188,11 @@ def test_divergence_stops_without_metrics(tmp_path):
 
 
 @pytest.mark.parametrize("app", ["train_cnn", "train_mlp"])
-def test_smoke_flagfile(tmp_path, app, capfd):
-    """train_mlp in a process of its own (`python -m`, nothing logged on import); train_cnn
-    runs the same command line in this one."""
+def test_smoke_flagfile_subprocess(tmp_path, app):
     model_dir = tmp_path / app
-    args = (f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}")
-    if app == "train_mlp":
-        out = cli.in_subprocess(app, *args)
-    else:
-        out = cli.in_process(capfd, app, *args)
+    out = cli.in_subprocess(
+        app, f"--flagfile=flags/smoke_{app.split('_')[1]}.cfg", f"--model_dir={model_dir}"
+    )
     assert out.returncode == 0, out.stderr
     assert "test accuracy" in out.stdout and str(model_dir) in out.stdout
     assert "step 40/40" in out.stdout  # plain progress lines when not a TTY

@@ -1,9 +1,8 @@
 """The app contract (CONVENTIONS section 4) of train_autoregressive.
 
 In-process `run(...)` of every model on a tiny budget (the saved model reproduces the
-reported exact NLL on the same test bits), its command line (in this process,
-tests/apps/cli.py) with flags/smoke_autoregressive.cfg, and bad input that exits 2 before
-writing anything."""
+reported exact NLL on the same test bits), one subprocess run with
+flags/smoke_autoregressive.cfg, and bad input that exits 2 before writing anything."""
 
 import inspect
 import json
@@ -115,10 +114,9 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_autoregressive.APP.refuses) & values
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_autoregressive",
         "--flagfile=flags/smoke_autoregressive.cfg",
         f"--model_dir={model_dir}",

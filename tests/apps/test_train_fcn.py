@@ -1,8 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_fcn.
 
-In-process `run(...)` on a tiny budget, its command line (in this process,
-tests/apps/cli.py) with flags/smoke_fcn.cfg, and bad input that exits 2 before writing
-anything."""
+In-process `run(...)` on a tiny budget, one subprocess run with flags/smoke_fcn.cfg, and bad
+input that exits 2 before writing anything."""
 
 import inspect
 import json
@@ -96,10 +95,9 @@ def test_flag_values_are_the_arguments_of_run():
     assert all(name in flags.FLAGS for name in train_fcn.flag_values())
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_fcn",
         "--flagfile=flags/smoke_fcn.cfg",
         f"--model_dir={model_dir}",

@@ -1,8 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_gan.
 
 In-process `run(...)` on tiny budgets (ring and digits), resuming both optimizers and the
-step ratio, bad input that writes nothing, and its command line (in this process,
-tests/apps/cli.py) with flags/smoke_gan.cfg."""
+step ratio, bad input that writes nothing, and one subprocess run with flags/smoke_gan.cfg."""
 
 import inspect
 import json
@@ -117,10 +116,9 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_gan.APP.refuses) & set(train_gan.flag_values())
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_gan",
         "--flagfile=flags/smoke_gan.cfg",
         f"--model_dir={model_dir}",

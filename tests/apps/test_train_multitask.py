@@ -93,10 +93,10 @@ def test_bad_arguments_fail_before_writing(tmp_path, kwargs, match):
     assert not model_dir.exists()
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd, "train_multitask", "--flagfile=flags/smoke_multitask.cfg", f"--model_dir={model_dir}"
+    out = cli.in_subprocess(
+        "train_multitask", "--flagfile=flags/smoke_multitask.cfg", f"--model_dir={model_dir}"
     )
     assert out.returncode == 0, out.stderr
     assert "single-task" in out.stdout and "step 40/40" in out.stdout

@@ -1,8 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_rl.
 
 In-process `run(...)` on tiny budgets (dynamic programming, TD control, TD prediction), bad
-input that exits 2 before writing anything, and its command line (in this process,
-tests/apps/cli.py) with flags/smoke_rl.cfg."""
+input that exits 2 before writing anything, and one subprocess run with flags/smoke_rl.cfg."""
 
 import inspect
 import json
@@ -188,10 +187,9 @@ def test_bad_flag_exits_2_with_one_error_line(tmp_path, capfd):
     assert not model_dir.exists()
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_rl",
         "--flagfile=flags/smoke_rl.cfg",
         f"--model_dir={model_dir}",

@@ -1,8 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_rnn.
 
 In-process `run(...)` on tiny budgets for each kind of task, bad input that stops before
-anything is written, and its command line (in this process, tests/apps/cli.py) with
-flags/smoke_rnn.cfg."""
+anything is written, and one subprocess run with flags/smoke_rnn.cfg."""
 
 import inspect
 import json
@@ -171,10 +170,9 @@ def test_flags_cfg_records_the_task_options_it_used(tmp_path):
     assert not any(line.startswith(("--dataset", "--augment")) for line in flags_cfg)
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_rnn",
         "--flagfile=flags/smoke_rnn.cfg",
         f"--model_dir={model_dir}",

@@ -85,10 +85,9 @@ def test_bad_arguments_fail_before_writing(tmp_path, kwargs, match):
     assert not model_dir.exists()
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_semisupervised",
         "--flagfile=flags/smoke_semisupervised.cfg",
         f"--model_dir={model_dir}",

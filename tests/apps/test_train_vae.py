@@ -1,8 +1,7 @@
 """The app contract (CONVENTIONS section 4) of train_vae.
 
-In-process `run(...)` on a tiny budget (the saved model reproduces the reported bound), its
-command line (in this process, tests/apps/cli.py) with flags/smoke_vae.cfg, and bad input
-that exits 2 before writing anything."""
+In-process `run(...)` on a tiny budget (the saved model reproduces the reported bound), one
+subprocess run with flags/smoke_vae.cfg, and bad input that exits 2 before writing anything."""
 
 import inspect
 import json
@@ -123,10 +122,9 @@ def test_flag_values_are_the_arguments_of_run():
     assert not set(train_vae.APP.refuses) & set(train_vae.flag_values())
 
 
-def test_smoke_flagfile(tmp_path, capfd):
+def test_smoke_flagfile_subprocess(tmp_path):
     model_dir = tmp_path / "smoke"
-    out = cli.in_process(
-        capfd,
+    out = cli.in_subprocess(
         "train_vae",
         "--flagfile=flags/smoke_vae.cfg",
         f"--model_dir={model_dir}",

@@ -1,5 +1,7 @@
 """Tests of the training loop: steps, checkpoints, resumption, guards, signals."""
 
+import contextlib
+import io
 import math
 import os
 import signal
@@ -77,6 +79,16 @@ def test_trains_and_counts_steps(tmp_path):
     saved = sorted(int(p.rsplit("-", 1)[1]) for p in trainer.manager.checkpoints)
     assert saved == [40, 80, 90]
     assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "eval")
+
+
+def test_progress_lines_go_to_the_standard_output_of_the_moment(tmp_path):
+    """A notebook or `contextlib.redirect_stdout` replaces sys.stdout after import: the
+    plain progress lines (not a terminal) follow it."""
+    trainer = Trainer(_task(), tmp_path, train_steps=20, log_every=10, progress=True)
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        trainer.fit(_train_data())
+    lines = captured.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [["step", "10/20"], ["step", "20/20"]]
 
 
 def test_eval_matches_numpy_and_traces_once(tmp_path):
