@@ -40,7 +40,7 @@ import tensorflow as tf
 from mp.engine.task import float32, minimize
 from mp.rl import replay
 from mp.rl.networks import _build_body_and_head
-from mp.rl.onpolicy import BiasCorrectedAdam
+from mp.rl.onpolicy import BiasCorrectedAdam, LinearDecay
 
 
 @keras.saving.register_keras_serializable(package="mp")
@@ -120,6 +120,8 @@ class DQNTask(replay.OffPolicyTask):
       exploration_fraction, exploration_initial_eps, exploration_final_eps: the linear
         epsilon schedule.
       max_grad_norm: clip the gradient to this global norm; `None` does not clip.
+      anneal_lr: decay the learning rate linearly to zero over the run's updates (as the
+        on-policy methods' `anneal_lr`; read from the engine's step counter).
     """
 
     name = "dqn"
@@ -131,7 +133,8 @@ class DQNTask(replay.OffPolicyTask):
 
     def __init__(self, env_id, *, double=False, target_update_interval=10_000,
                  exploration_fraction=0.1, exploration_initial_eps=1.0,
-                 exploration_final_eps=0.05, max_grad_norm=10.0, **kwargs):
+                 exploration_final_eps=0.05, max_grad_norm=10.0, anneal_lr=False,
+                 **kwargs):
         super().__init__(env_id, **(self.DEFAULTS | kwargs))
         if int(target_update_interval) < 1:
             raise ValueError("target_update_interval must be >= 1. Received: "
@@ -146,6 +149,7 @@ class DQNTask(replay.OffPolicyTask):
         self.exploration = (float(exploration_fraction), float(exploration_initial_eps),
                             float(exploration_final_eps))
         self.max_grad_norm = max_grad_norm
+        self.anneal_lr = bool(anneal_lr)
         self.total_env_steps = self.total_updates * self.train_frequency * self.num_envs
 
     def epsilon(self, env_steps):
@@ -158,7 +162,9 @@ class DQNTask(replay.OffPolicyTask):
         self.q_target = QNetwork(int(action_space.n), **options, name="q_target")
         for network in (self.q, self.q_target):
             network.build((None, *observation_shape))
-        self.optimizers = {"q": BiasCorrectedAdam(self.learning_rate, epsilon=self.adam_epsilon)}
+        rate = (LinearDecay(self.learning_rate, self.total_updates, self.global_step)
+                if self.anneal_lr else self.learning_rate)
+        self.optimizers = {"q": BiasCorrectedAdam(rate, epsilon=self.adam_epsilon)}
         self.act_deterministic = tf.function(
             lambda obs: tf.argmax(self.q(obs), axis=-1, output_type=tf.int32),
             input_signature=[tf.TensorSpec((None, *observation_shape), tf.float32)])

@@ -94,6 +94,28 @@ def test_hard_target_update_every_interval_of_env_steps():
     assert copied == [False, True, True, True, True]
 
 
+def test_annealed_learning_rate_falls_linearly_to_zero_over_the_updates():
+    """anneal_lr over 4 updates: the rate of update k (the engine's step counter) is
+    1e-3 * (1 - (k + 1) / 4) = 7.5e-4, 5e-4, 2.5e-4, 0 (SB3's progress remaining); the last
+    update leaves the Q-network as it was, the first moves it."""
+    task = dqn.DQNTask("CartPole-v1", total_updates=4, train_frequency=8, gradient_steps=2,
+                       buffer_size=64, batch_size=8, learning_starts=0, learning_rate=1e-3,
+                       hidden_units=(8,), anneal_lr=True, seed=0)
+    task.build()
+    step = tf.function(task.train_step)
+    data = task.data()
+    rates, moved = [], []
+    for k in range(4):
+        task.global_step.assign(k)
+        rates.append(float(task.optimizers["q"].learning_rate.numpy()))
+        before = [v.numpy() for v in task.q.trainable_variables]
+        step(next(data))
+        moved.append(not all(np.array_equal(b, v.numpy())
+                             for b, v in zip(before, task.q.trainable_variables)))
+    np.testing.assert_allclose(rates, [7.5e-4, 5e-4, 2.5e-4, 0.0], atol=1e-9)
+    assert moved == [True, True, True, False]
+
+
 def test_dqn_learns_cartpole(tmp_path):
     """4,096 env steps: the greedy policy balances far longer than a random one (~22 steps)
     or the untrained greedy one (~9: it pushes one way); seed 0 gave 74 [61, 107]."""
