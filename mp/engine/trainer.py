@@ -310,6 +310,12 @@ class Trainer:
             self.global_step.assign_add(1)
             return outputs
 
+        if not self.run_eagerly:
+            # Traced once as a function of its own and called twice below (the first step,
+            # which also creates the optimizer's variables, and the loop's body): inlined
+            # in the graph, the step's Python runs once instead of twice per trace.
+            one_step = tf.function(one_step)
+
         def train_steps(iterator, steps):
             """Runs `steps` updates in graph mode; returns the mean of each output."""
             totals = one_step(next(iterator))

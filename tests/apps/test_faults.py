@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import train_mlp
+from apps import common, train_mlp
 from mp.engine import checkpoints, lock
 from tests.apps import cli
 
@@ -347,9 +347,10 @@ def test_resume_from_a_step_without_checkpoint_is_an_error(finished, tmp_path, c
 # --- signals after the last step ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_the_figures_are_written(tmp_path, signum, capfd):
-    """The signal arrives in the middle of saving the first figure, after training."""
+def test_sigterm_while_the_figures_are_written(tmp_path, capfd):
+    """SIGTERM arrives in the middle of saving the first figure, after training, in a
+    process of its own; the rerun only writes the outputs."""
+    signum = signal.SIGTERM
     model_dir = tmp_path / "run"
     script = textwrap.dedent(
         f"""
@@ -376,10 +377,31 @@ def test_a_signal_while_the_figures_are_written(tmp_path, signum, capfd):
     assert signal.Signals(signum).name in line
     assert not _leftovers(model_dir)
     assert not (model_dir / "metrics.json").exists()
-    if signum == signal.SIGTERM:
-        out = _mlp_here(capfd, model_dir, "--train_steps=20")  # the rerun only writes the outputs
-        assert out.returncode == 0, out.stderr
-        assert _metrics(model_dir)["resumed_from_step"] == 20
+    out = _mlp_here(capfd, model_dir, "--train_steps=20")  # the rerun only writes the outputs
+    assert out.returncode == 0, out.stderr
+    assert _metrics(model_dir)["resumed_from_step"] == 20
+
+
+def test_sigint_while_the_figures_are_written(tmp_path, capfd, monkeypatch):
+    """The same with SIGINT (Ctrl-C), sent to this process while the command line runs in
+    it (its handlers are installed then, and put back after)."""
+    model_dir = tmp_path / "run"
+
+    def save_figure(figure, path):
+        def interrupted(tmp):
+            figure.savefig(tmp)  # half of the work done...
+            os.kill(os.getpid(), signal.SIGINT)  # ...when Ctrl-C comes
+
+        common.atomic_write(path, interrupted)
+
+    monkeypatch.setattr(common, "save_figure", save_figure)
+    out = _mlp_here(capfd, model_dir, "--train_steps=20")
+    assert out.returncode == 128 + signal.SIGINT, out.stderr
+    _no_traceback(out)
+    (line,) = _lines(out.stderr, "interrupted:")
+    assert "SIGINT" in line and "outside training" in line
+    assert not _leftovers(model_dir)
+    assert not (model_dir / "metrics.json").exists()
 
 
 # --- random state on resume ----------------------------------------------------------------------
