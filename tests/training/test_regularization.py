@@ -168,7 +168,11 @@ def test_frozen_batch_norm_behaves_like_keras():
     x = RNG.normal(size=(8, 3)).astype("float32") + 1.0
     ours, theirs = _pair(-1, True, True, 0.9, x.shape)
     ours.trainable = theirs.trainable = False
-    np.testing.assert_allclose(ours(x, training=True), theirs(x, training=True), rtol=1e-5)
+    # atol: the module's random stream (its draws depend on which tests ran before) can
+    # put an output near 0, where float32 rounding alone exceeds any relative tolerance.
+    np.testing.assert_allclose(
+        ours(x, training=True), theirs(x, training=True), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_array_equal(ours.moving_mean, np.zeros(3))
 
 
