@@ -41,10 +41,17 @@ WINDOW = 20  # training episodes in the running mean
 TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0,
            "LunarLander-v3": 200.0, "MountainCarContinuous-v0": 90.0}
 
+# not the zoo's, which ends epsilon at 0.04 and keeps Adam at 2.3e-3: with those the running
+# mean of 20 training episodes never reached 475 in 50k env steps (seeds 0-1 and 100; the
+# policy kept swinging between ~500 and ~100-step episodes). Epsilon down to 0.01 and the
+# learning rate decayed linearly to zero over the run (the rest as the zoo) let a good policy
+# settle: see flags/rl_cartpole_dqn.cfg for the sweep (seeds 100+). SB3 keeps the zoo's
+# settings in benchmarks/rl.py
 _DQN_CARTPOLE = dict(
-    learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-    target_update_interval=10, train_frequency=256, gradient_steps=128,
-    exploration_fraction=0.16, exploration_final_eps=0.04, hidden_units=(256, 256))
+    learning_rate=2.3e-3, anneal_lr=True, batch_size=64, buffer_size=100_000,
+    learning_starts=1000, gamma=0.99, target_update_interval=10, train_frequency=256,
+    gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.01,
+    hidden_units=(256, 256))
 _DQN_ACROBOT = dict(
     learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
     target_update_interval=250, train_frequency=4, gradient_steps=4,
@@ -100,7 +107,7 @@ _ZOO = {
     ("trpo", "LunarLander-v3"): dict(num_envs=2, num_steps=512, cg_damping=0.01,
                                      gae_lambda=0.98, gamma=0.999, n_critic_updates=15),
     # hyperparams/dqn.yml (train_freq -> train_frequency; gradient_steps -1 on Acrobot: as
-    # many as the env steps collected, 4)
+    # many as the env steps collected, 4); CartPole: see _DQN_CARTPOLE
     ("dqn", "CartPole-v1"): _DQN_CARTPOLE,
     ("double_dqn", "CartPole-v1"): _DQN_CARTPOLE,
     ("dqn", "Acrobot-v1"): _DQN_ACROBOT,
