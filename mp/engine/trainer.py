@@ -79,7 +79,7 @@ class _Progress:
         self.target = target
         self.stream = sys.stdout if stream is None else stream
         self.enabled = enabled
-        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = None
         if self.tty:
             self.bar = keras.utils.Progbar(target, unit_name="step", stateful_metrics=None)

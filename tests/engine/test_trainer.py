@@ -19,6 +19,7 @@ from mp.engine import (
     TrainingDiverged,
     make_schedule,
 )
+from mp.engine.trainer import _Progress
 
 NUM_CLASSES = 3
 
@@ -89,6 +90,13 @@ def test_progress_lines_go_to_the_standard_output_of_the_moment(tmp_path):
         trainer.fit(_train_data())
     lines = captured.getvalue().splitlines()
     assert [line.split()[:2] for line in lines] == [["step", "10/20"], ["step", "20/20"]]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    with contextlib.redirect_stdout(Terminal()):  # a terminal gets Keras' progress bar
+        assert _Progress(20, 0, True).tty and _Progress(20, 0, True).bar is not None
 
 
 def test_eval_matches_numpy_and_traces_once(tmp_path):
