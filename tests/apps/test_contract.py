@@ -19,7 +19,6 @@ import pytest
 from apps import common, runner
 from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = runner.RunConfig.names()
 
 # The smallest run of each app (digits or its own synthetic data, a few steps).

@@ -18,7 +18,7 @@ import pytest
 from apps import train_cnn, train_mlp
 from tests.apps import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = cli.ROOT
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
