@@ -4,7 +4,8 @@ Four contenders train the same model on the same batches (`mp.data.load`, shuffl
 repeated) with Adam, computing the cross-entropy from logits and the top-1 accuracy
 every step:
 
-    engine   `mp.engine.Trainer` on a `ClassificationTask` (the apps' loop)
+    engine   `mp.engine.Trainer` on a `ClassificationTask` (the apps' loop), in memory
+             (`model_dir=None`): like `fit` without callbacks it writes nothing
     fit      `keras.Model.fit` on the same Keras model
     tf       plain TensorFlow: `tf.Variable`s, `tf.nn` ops, Adam written out, all the
              steps of a measurement in one `tf.function` (`benchmarks.peers.TFLoop`)
@@ -16,8 +17,10 @@ for each model (`mp.basics.mlp`, `mp.cnn.classic_cnn`, ResNet-20 =
 Keras' policy for engine and fit, bfloat16 casts for tf, `torch.autocast` for torch).
 Within a group the contenders run interleaved: after a warm-up each measures `--repeats`
 times in turn, every measurement one call (one `fit`, one `tf.function` call, one Python
-loop) of as many steps as take about `--seconds`; the fixed cost of a call is included
-(the engine's is about 0.14 s here, half of it the checkpoint every `fit` ends with). The report gives medians and
+loop) of as many steps as take about `--seconds`; the fixed cost of a call is included.
+An app's engine run also saves a checkpoint every `--checkpoint_every` steps and at the end
+of its `fit`: its cost is measured apart (median of 5 saves of the same engine state to a
+temporary folder) and reported in seconds per save. The report gives medians and
 ranges, the ratios of the medians, and each contender's arithmetic rate: the model's
 training FLOPs (three times the forward pass's multiply-adds of its convolutions and
 dense layers, counted as 2 FLOPs each) times its examples per second, against the peak
@@ -38,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import json  # noqa: E402
 import platform  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -97,17 +101,28 @@ class EngineRun:
         self.batch_size, self.data = batch_size, data
         task = ClassificationTask(_keras_model(name, shape, precision), keras.optimizers.Adam())
         self.trainer = Trainer(
-            task, tempfile.mkdtemp(prefix="mp_bench_"), train_steps=1, log_every=10**9,
-            checkpoint_every=10**9, progress=False,
+            task, None, train_steps=1, log_every=10**9, checkpoint_every=10**9, progress=False
         )
         self.num_params = task.model.count_params()
 
     def measure(self, steps):
-        # One fit call: one tf.function call of `steps` steps, then the final checkpoint.
+        # One fit call: one tf.function call of `steps` steps.
         self.trainer.train_steps = int(self.trainer.global_step.numpy()) + steps
         tic = time.perf_counter()
         self.trainer.fit(self.data)
         return steps * self.batch_size / (time.perf_counter() - tic)
+
+    def checkpoint_seconds(self, repeats=5):
+        """Median seconds of one save of this engine state (what an app's `fit` adds)."""
+        folder = tempfile.mkdtemp(prefix="mp_bench_")
+        manager = tf.train.CheckpointManager(self.trainer.checkpoint, folder, max_to_keep=1)
+        seconds = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            manager.save()
+            seconds.append(time.perf_counter() - tic)
+        shutil.rmtree(folder, ignore_errors=True)
+        return statistics.median(seconds)
 
 
 class FitRun:
@@ -229,10 +244,13 @@ def _group(name, shape, dataset, batch_size, precision, contenders):
     for _ in range(FLAGS.repeats):
         for contender, run in runs.items():
             samples[contender].append(run.measure(steps[contender]))
-    return {
+    row = {
         "model": name, "batch_size": batch_size, "precision": precision,
         "flops_per_example": training_flops(reference), "steps": steps, "samples": samples,
     }
+    if "engine" in runs:
+        row["checkpoint_seconds"] = runs["engine"].checkpoint_seconds()
+    return row
 
 
 def main(argv):
@@ -314,8 +332,8 @@ def write_report(saved, output):
         ) + ".",
         "",
         "| model | batch | precision | " + " | ".join(contenders)
-        + " | engine / tf | engine / fit | engine / torch |",
-        "|---|---:|---|" + "---:|" * (len(contenders) + 3),
+        + " | engine / tf | engine / fit | engine / torch | checkpoint (s per save) |",
+        "|---|---:|---|" + "---:|" * (len(contenders) + 4),
     ]
     for r in rows:
         med = {c: _median(r["samples"].get(c, [])) for c in contenders}
@@ -327,9 +345,11 @@ def write_report(saved, output):
             f"**{med['engine'] / med[c]:.2f}**" if c in r["samples"] else "–"
             for c in ("tf", "fit", "torch")
         ]
+        save = r.get("checkpoint_seconds")
         lines.append(
             f"| {r['model']} | {r['batch_size']} | {r['precision']} | "
-            + " | ".join(cells) + " | " + " | ".join(ratios) + " |"
+            + " | ".join(cells) + " | " + " | ".join(ratios)
+            + f" | {'–' if save is None else f'{save:.3f}'} |"
         )
     lines += [
         "",

@@ -13,6 +13,8 @@ them what the course's TensorFlow tips ask for:
   end and on SIGINT/SIGTERM; a NaN or Inf loss stops the run before anything
   is saved, so the last good checkpoint stays the latest;
 * `tf.summary` scalars under `model_dir/train` and `model_dir/eval`;
+* `model_dir=None` trains in memory: no checkpoint, no summary, nothing written
+  (a notebook's quick run, or a speed measurement against `Model.fit`);
 * a progress bar on a terminal, plain lines otherwise (CI, log files);
 * early stopping on an evaluation metric, restoring the best weights;
 * any `tf.distribute` strategy: variables are made in its scope, steps run
@@ -51,6 +53,9 @@ class Interrupted(Exception):
         self.step = step
         self.checkpoint = checkpoint
         name = signal.Signals(signum).name
+        if checkpoint is None:  # trained in memory (model_dir=None)
+            super().__init__(f"{name} at step {step}; no model_dir, so nothing was saved.")
+            return
         super().__init__(
             f"{name} at step {step}; checkpoint saved to {checkpoint}. "
             "Run the same command again to resume."
@@ -116,7 +121,8 @@ class Trainer:
     Args:
       task: the `mp.engine.Task` to train.
       model_dir: where checkpoints (`ckpt/`) and summaries (`train/`, `eval/`)
-        go. A `model_dir` holding a checkpoint is resumed.
+        go. A `model_dir` holding a checkpoint is resumed. `None` trains in
+        memory and writes nothing (early stopping keeps the best weights in memory).
       train_steps: total number of steps, counted by `global_step`.
       strategy: a `tf.distribute.Strategy` or its name (`default`, `mirrored`,
         `multi_worker`); `None` is the default strategy.
@@ -181,7 +187,7 @@ class Trainer:
                 f"early_stopping_mode must be 'min' or 'max'. Received: {early_stopping_mode!r}"
             )
         self.task = task
-        self.model_dir = os.fspath(model_dir)
+        self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.train_steps = int(train_steps)
         if strategy is None or isinstance(strategy, str):
             strategy = strategy_lib.make_strategy(strategy or "default")
@@ -229,24 +235,30 @@ class Trainer:
         # learning rate is a variable of the optimizer, so it is in the checkpoint too; the
         # rate asked for now wins (resuming with a lower rate is how a divergence is mended).
         rates = _constant_rates(items)
-        # Every worker resumes from the chief's checkpoints; the others only read them.
-        self.resumed_from_step = checkpoints.restore(
-            self.checkpoint,
-            os.path.join(self.model_dir, "ckpt"),
-            resume_from_step=resume_from_step,
-            read_only=not self.chief,
-        )
+        self.resumed_from_step = 0
+        self.manager = self.best_manager = None
+        self._best_weights = None  # in memory, when there is no model_dir
+        if self.model_dir is not None:
+            # Every worker resumes from the chief's checkpoints; the others only read them.
+            self.resumed_from_step = checkpoints.restore(
+                self.checkpoint,
+                os.path.join(self.model_dir, "ckpt"),
+                resume_from_step=resume_from_step,
+                read_only=not self.chief,
+            )
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint,
+                self._dir("ckpt"),
+                max_to_keep=max_to_keep,
+                step_counter=self.global_step,
+            )
+            self.best_manager = tf.train.CheckpointManager(
+                self.best_checkpoint, self._dir(os.path.join("ckpt", "best")), max_to_keep=1
+            )
+        elif resume_from_step is not None:
+            raise ValueError("resume_from_step needs a model_dir to resume from")
         for optimizer, rate in rates:
             optimizer.learning_rate = rate
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint,
-            self._dir("ckpt"),
-            max_to_keep=max_to_keep,
-            step_counter=self.global_step,
-        )
-        self.best_manager = tf.train.CheckpointManager(
-            self.best_checkpoint, self._dir(os.path.join("ckpt", "best")), max_to_keep=1
-        )
         self._saved_step = self.resumed_from_step
         self._train_fn = None
         self._eval_fns = {}  # one traced evaluation per dataset signature
@@ -274,6 +286,8 @@ class Trainer:
         if step == self._saved_step or not (force or step % self.checkpoint_every == 0):
             return None
         self._saved_step = step
+        if self.manager is None:
+            return None
         try:
             return self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as error:  # no space, read-only, ...
@@ -435,18 +449,15 @@ class Trainer:
                 self.save(force=stop)
                 if stop:
                     signum = self._signal or signal.SIGTERM  # another worker's signal
-                    raise Interrupted(signum, step, self.manager.latest_checkpoint)
+                    raise Interrupted(signum, step, self._latest())
             self.save(force=True)
         finally:
             self._restore_signal_handlers()
             writer.flush()
-        if self.patience and self.best_manager.latest_checkpoint:
-            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+        restored = self._restore_best()
         if eval_data is not None:
             final_step = int(self.global_step.numpy())
-            if self.history["eval"] and self.history["eval"][-1][0] == final_step and not (
-                self.patience and self.best_manager.latest_checkpoint
-            ):
+            if self.history["eval"] and self.history["eval"][-1][0] == final_step and not restored:
                 eval_results = self.history["eval"][-1][1]  # evaluated at this step already
             else:
                 eval_results = self.evaluate(eval_data)
@@ -476,12 +487,35 @@ class Trainer:
             return data
         return self.strategy.experimental_distribute_dataset(data)
 
+    def _latest(self):
+        return self.manager.latest_checkpoint if self.manager else None
+
+    def _restore_best(self):
+        """Puts the best weights of early stopping back; whether there were any."""
+        if not self.patience:
+            return False
+        if self.best_manager is not None:
+            if not self.best_manager.latest_checkpoint:
+                return False
+            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+            return True
+        if self._best_weights is None:
+            return False
+        for model, weights in zip(self._best_models(), self._best_weights):
+            model.set_weights(weights)
+        return True
+
+    def _best_models(self):
+        return [v for v in self.task.checkpoint_items().values() if isinstance(v, keras.Model)]
+
     def _summaries(self, writer, name, step, values):
         """Writes `values` as scalars at `step`, unless that step is in the event files already.
 
         A resumed run replays the steps after its checkpoint; those the stopped run had
         logged are not written twice (TensorBoard would draw both).
         """
+        if self.model_dir is None:
+            return
         if name not in self._logged:
             self._logged[name] = _last_logged_step(os.path.join(self.model_dir, name))
         if step <= self._logged[name]:
@@ -492,7 +526,7 @@ class Trainer:
         self._logged[name] = step
 
     def _writer(self, name):
-        if not self.chief:
+        if not self.chief or self.model_dir is None:
             return tf.summary.create_noop_writer()
         return tf.summary.create_file_writer(os.path.join(self.model_dir, name))
 
@@ -519,7 +553,7 @@ class Trainer:
         bad = {k: v for k, v in outputs.items() if k.startswith("loss") and not math.isfinite(v)}
         if bad:
             key, value = next(iter(bad.items()))
-            kept = checkpoints.list_checkpoints(self._dir("ckpt"))
+            kept = checkpoints.list_checkpoints(self._dir("ckpt")) if self.manager else []
             if kept:
                 back = (
                     f"Kept checkpoints: steps {', '.join(map(str, kept))}; the newest may already "
@@ -543,7 +577,10 @@ class Trainer:
             if value < float(self.best_value.numpy()):
                 self.best_value.assign(value)
                 self.bad_evals.assign(0)
-                self.best_manager.save(checkpoint_number=step)
+                if self.best_manager is not None:
+                    self.best_manager.save(checkpoint_number=step)
+                else:
+                    self._best_weights = [m.get_weights() for m in self._best_models()]
             else:
                 self.bad_evals.assign_add(1)
                 if int(self.bad_evals.numpy()) >= self.patience:
@@ -567,7 +604,7 @@ class Trainer:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous = {}
-        if not self.chief:
+        if not self.chief and self.model_dir is not None:
             shutil.rmtree(
                 os.path.join(self.model_dir, f".worker_{self.strategy.cluster_resolver.task_id}"),
                 ignore_errors=True,

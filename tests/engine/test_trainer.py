@@ -195,12 +195,14 @@ class _Counter(Task):
         return {"loss": (tf.reduce_sum(self.w) - 3.0) ** 2, "count": tf.constant(1.0)}
 
 
-def test_early_stopping_restores_best_weights(tmp_path):
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_early_stopping_restores_best_weights(tmp_path, monkeypatch, in_memory):
+    monkeypatch.chdir(tmp_path)
     data = tf.data.Dataset.from_tensors(0.0).repeat()
     task = _Counter()
     trainer = Trainer(
         task,
-        tmp_path,
+        None if in_memory else tmp_path,
         train_steps=20,
         log_every=1,
         eval_every=1,
@@ -212,6 +214,34 @@ def test_early_stopping_restores_best_weights(tmp_path):
     assert result["stopped_early"] and result["global_step"] == 5
     assert task.w.numpy().item() == 3.0
     assert result["eval"]["loss"] == 0.0
+    assert bool(os.listdir(tmp_path)) is not in_memory  # in memory: nothing written
+
+
+def test_in_memory_run_equals_a_run_with_a_model_dir(tmp_path, monkeypatch):
+    """`model_dir=None` trains the same steps and writes nothing; a signal stops it cleanly."""
+    monkeypatch.chdir(tmp_path)
+    on_disk = Trainer(_task(), tmp_path / "run", train_steps=50, log_every=20, progress=False)
+    in_memory = Trainer(_task(), None, train_steps=50, log_every=20, progress=False)
+    results = [t.fit(_train_data(), _eval_data()) for t in (on_disk, in_memory)]
+    assert results[1]["global_step"] == 50 and results[1]["resumed_from_step"] == 0
+    assert results[1]["eval"] == results[0]["eval"]
+    for a, b in zip(_weights(on_disk.task), _weights(in_memory.task)):
+        np.testing.assert_array_equal(a, b)
+    assert os.listdir(tmp_path) == ["run"]
+    assert in_memory.save() is None
+
+    def batches():
+        x, y = _problem()
+        os.kill(os.getpid(), signal.SIGINT)
+        while True:
+            yield x[:32], y[:32]
+
+    in_memory.train_steps = 100
+    with pytest.raises(Interrupted, match="SIGINT at step 60; no model_dir, so nothing was saved"):
+        in_memory.fit(batches())
+    assert os.listdir(tmp_path) == ["run"]
+    with pytest.raises(ValueError, match="resume_from_step needs a model_dir"):
+        Trainer(_task(), None, train_steps=1, resume_from_step=10)
 
 
 def test_sigterm_saves_and_resumes(tmp_path):
