@@ -5,8 +5,9 @@
     --task=seq_digits         (the same on the 8x8 digits)
     --task=charlm             a text (--text_file)   -> language_model -> TBPTTTask
     --cell=tcn                (adding, seq_*) a TCN of mp.generative.tcn in place of the RNN
+    --cell=wavenet            (charlm) a WaveNet of mp.generative.wavenet in place of the RNN
     -> model.keras, gradient_norms.png, learning_curves.png, [samples.txt, vocab.json]
-    -> metrics.json (test_mse + baseline_mse | test_accuracy | bits_per_char)
+    -> metrics.json (test_mse + baseline_mse | test_accuracy | bits_per_char [+ sample_seconds])
 
 Each task is a problem of `mp.rnn.problems` (its data, model, Task and report);
 `--cell` picks the recurrent cell of `mp.rnn.cells` for every task. The adding
@@ -27,6 +28,19 @@ is in metrics.json, with a warning when it is shorter than the sequence. Its
 `gradient_norms.png` shows `||dL/dx_t||` over the input steps instead (zero
 outside the receptive field).
 
+`--cell=wavenet` makes the language model a WaveNet (`--num_layers` gated residual
+layers of `--units` channels, dilations 1, 2, 4, .. or `--dilations`, kernel
+`--kernel_size`, default 2, `--skip_channels` skip and head channels, default
+2 x units) on the same text, split and sample priming
+(`mp.generative.wavenet.CharLMProblem`). It trains on `--batch_size` windows of
+`--seq_len` characters at random starts of the training text (no carried state,
+so no `--tbptt_steps`), every position predicting its next character; it is
+scored on the held-out text with every character given its full receptive field,
+and its samples are drawn with the per-layer queues of `fast_generate`
+(`sample_seconds`: the time to draw the sample in metrics.json, priming
+included). Its `gradient_norms.png` shows `||dL/dx_t||` of the prediction after
+test windows of `--seq_len` characters (zero before its receptive field).
+
 `gradient_norms.png` shows `||dL/dh_t||` over the time steps of test inputs
 for the first recurrent layer's cell, at initialisation and after training
 (`mp.rnn.problems.GradientNorms`; for the vanilla RNN with the dominant
@@ -36,15 +50,18 @@ marked value across the sequence), a vanilla RNN's keeps falling as T grows.
 
 Course: ch4 Recurrent Neural Networks, ch4.1 Backpropagation through time
 (BPTT), ch4.2 Vanishing gradients problem, ch4.3 Long Short Term Memory (LSTM);
-ch5.3.3 TCN.
+ch5.3.3 TCN (TCN and WaveNet).
 """
+
+import functools
 
 from absl import flags
 
 from apps import common, runner
 from mp.rnn.cells import CELLS
 
-MODELS = (*CELLS, "tcn")  # the recurrent cells, and the temporal convolutional network
+# The recurrent cells, the temporal convolutional network and WaveNet (charlm).
+MODELS = (*CELLS, "tcn", "wavenet")
 from mp.rnn.problems import TASKS
 
 runner.define_once(
@@ -56,15 +73,28 @@ runner.define_once(
     "classify images row by row (the task picks the dataset); charlm: character language "
     "model on --text_file.",
 )
-runner.define_once(flags.DEFINE_enum, "cell", "lstm", list(MODELS), "Recurrent cell, or tcn.")
-runner.define_once(flags.DEFINE_integer, "units", 128, "Hidden units per recurrent layer.")
-runner.define_once(flags.DEFINE_integer, "num_layers", 1, "Stacked recurrent layers.")
+runner.define_once(
+    flags.DEFINE_enum, "cell", "lstm", list(MODELS), "Recurrent cell, tcn, or wavenet (charlm)."
+)
+runner.define_once(
+    flags.DEFINE_integer,
+    "units",
+    128,
+    "Hidden units per recurrent layer (tcn, wavenet: channels per block / residual channels).",
+)
+runner.define_once(
+    flags.DEFINE_integer,
+    "num_layers",
+    1,
+    "Stacked recurrent layers (tcn: blocks; wavenet: layers).",
+)
 # The tasks' own options (mp.rnn.problems): unset is the task's default; other tasks refuse them.
 TASK_OPTIONS = {
     "seq_len": (
         flags.DEFINE_integer,
         "adding: the sequence length T (>= 2, default 100); charlm: the time steps of the "
-        "gradient-norm measurement (default 100). The image tasks have one step per image row.",
+        "gradient-norm measurement (default 100), with cell=wavenet also the training window "
+        "(default 256). The image tasks have one step per image row.",
     ),
     "tbptt_steps": (
         flags.DEFINE_integer,
@@ -89,10 +119,18 @@ TASK_OPTIONS = {
     ),
     "num_test_examples": (flags.DEFINE_integer, "adding: size of the test set (default 10000)."),
 }
-TCN_OPTIONS = {  # --cell=tcn only
-    "kernel_size": (flags.DEFINE_integer, "tcn: taps per causal convolution (default 3)."),
-    "dilations": (flags.DEFINE_list, "tcn: one dilation per block (default 1, 2, 4, ..)."),
+TCN_OPTIONS = {  # --cell=tcn or wavenet only
+    "kernel_size": (
+        flags.DEFINE_integer,
+        "tcn, wavenet: taps per causal convolution (default 3; wavenet 2).",
+    ),
+    "dilations": (
+        flags.DEFINE_list, "tcn, wavenet: one dilation per block / layer (default 1, 2, 4, ..)."
+    ),
     "pixel_by_pixel": (flags.DEFINE_boolean, "tcn, seq_*: one pixel per step (default: rows)."),
+    "skip_channels": (
+        flags.DEFINE_integer, "wavenet: skip and head channels (default 2 x --units)."
+    ),
 }
 TASK_OPTIONS_ALL = TASK_OPTIONS | TCN_OPTIONS
 for _name, (_define, _help) in TASK_OPTIONS_ALL.items():
@@ -128,6 +166,7 @@ def run(
     kernel_size=None,
     dilations=None,
     pixel_by_pixel=None,
+    skip_channels=None,
     progress=True,
     **shared,
 ):
@@ -144,19 +183,37 @@ def run(
     """
     from mp.rnn.problems import GradientNorms, make_problem
 
-    from mp.generative import tcn
+    from mp.generative import tcn, wavenet
 
     options = {name: value for name, value in locals().items() if name in TASK_OPTIONS}
     if cell not in MODELS:
         raise ValueError(f"cell must be one of {', '.join(MODELS)}. Received: cell={cell!r}")
     common.check_counts(units=units, num_layers=num_layers)
-    tcn_options = tcn.sequence_options(
-        cell, task, num_layers, kernel_size, dilations, pixel_by_pixel
-    )
+    # The convolutional networks' options ({} for a recurrent cell); WaveNet's problem.
+    factory = None
+    if cell == "wavenet":
+        if pixel_by_pixel is not None:
+            raise ValueError(f"pixel_by_pixel is for cell=tcn only. Received: cell={cell!r}")
+        conv_options = wavenet.language_model_options(
+            task, num_layers, units, kernel_size, dilations, skip_channels, options["tbptt_steps"]
+        )
+        factory = functools.partial(wavenet.CharLMProblem, filters=units, **conv_options)
+        del options["tbptt_steps"]
+    elif skip_channels is not None:
+        raise ValueError(f"skip_channels is for cell=wavenet only. Received: cell={cell!r}")
+    else:
+        conv_options = tcn.sequence_options(
+            cell, task, num_layers, kernel_size, dilations, pixel_by_pixel
+        )
     model_dir = model_dir or common.default_model_dir(APP.name, task)
     config = APP.config(shared | {"model_dir": model_dir})
     problem = make_problem(
-        task, **options, data_dir=config.data_dir, batch_size=config.batch_size, seed=config.seed
+        task,
+        factory=factory,
+        **options,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        seed=config.seed,
     )
     if config.eval_every and problem.eval_data is None:
         raise ValueError(
@@ -164,25 +221,27 @@ def run(
             f"--eval_every={config.eval_every}; leave it unset"
         )
     own = {"task": task, "cell": cell, "units": units, "num_layers": num_layers}
-    own |= {k: list(v) if k == "dilations" else v for k, v in tcn_options.items()}
+    own |= {k: list(v) if k == "dilations" else v for k, v in conv_options.items()}
     run = runner.Experiment(APP, config, own | problem.options, progress=progress)
     train_steps = run.train_steps(steps_per_epoch=problem.steps_per_epoch)  # the task's epoch
     with run.strategy.scope():
-        if tcn_options:
-            model = tcn.sequence_model(problem, filters=units, **tcn_options)
+        if cell == "tcn":
+            model = tcn.sequence_model(problem, filters=units, **conv_options)
         else:
             model = problem.build_model(cell, units=units, num_layers=num_layers)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
-    measure = tcn.InputGradientNorms if tcn_options else GradientNorms
-    norms = measure(problem.gradient_inputs(model))
+    measure = {"tcn": tcn.InputGradientNorms, "wavenet": wavenet.NextCharGradientNorms}
+    norms = measure.get(cell, GradientNorms)(problem.gradient_inputs(model))
     norms.measure(model, f"{cell}, initial weights")
     trainer = run.trainer(trainable, train_steps)
     result = trainer.fit(problem.train_data, problem.eval_data)
 
     run.export(trainable)
     trained_curve = norms.measure(model, f"{cell}, trained")
-    title = f"{task}: ||dL/dh_t|| of the first {cell} layer on test inputs"
-    title = f"{task}: ||dL/dx_t|| of the TCN on test inputs" if tcn_options else title
+    title = {
+        "tcn": f"{task}: ||dL/dx_t|| of the TCN on test inputs",
+        "wavenet": f"{task}: ||dL/dx_t|| of the next character's logits after test windows",
+    }.get(cell, f"{task}: ||dL/dh_t|| of the first {cell} layer on test inputs")
     run.save_figure(norms.figure(title), "gradient_norms.png")
     report, files = problem.report(model, result["eval"], run.model_dir)
     for name, text in files.items():
@@ -195,7 +254,7 @@ def run(
         "train_loss": result["train"].get("loss/total"),
         # ||dL/dh_1|| / ||dL/dh_T|| after training: << 1 when the gradient vanishes.
         "gradient_ratio_first_to_last": GradientNorms.first_to_last(trained_curve),
-    } | ({"receptive_field": tcn.model_receptive_field(model)} if tcn_options else {})
+    } | ({"receptive_field": tcn.model_receptive_field(model)} if cell == "tcn" else {})
     return run.finish(metrics | report, f"{task} with {cell}: {problem.summary(metrics | report)}")
 
 

@@ -21,7 +21,8 @@
     tcn          TCN: causal dilated 1-D convolutions in residual blocks, the receptive field
                  from the configuration (a chapter-4 sequence model: `train_rnn --cell=tcn`)
     wavenet      WaveNet: gated units, residual and skip connections, a softmax over values;
-                 naive generation and the fast one with per-layer queues
+                 naive generation and the fast one with per-layer queues (chapter 4's
+                 character language model: `train_rnn --cell=wavenet`)
     vrnn         VRNN (a VAE per step, learned prior, IWAE over trajectories) and the
                  class-conditional C-VRNN (content apart from the style latents)
 

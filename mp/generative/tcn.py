@@ -326,19 +326,31 @@ def sequence_options(
         options = (("kernel_size", kernel_size), ("dilations", dilations))
         for name, value in options + (("pixel_by_pixel", pixel_by_pixel),):
             if value is not None:
-                raise ValueError(f"{name} is for cell=tcn only. Received: cell={cell!r}")
+                raise ValueError(f"{name} is for cell=tcn or wavenet only. Received: cell={cell!r}")
         return {}
     if task == "charlm":
         raise ValueError(
-            "cell=tcn reads whole sequences (task=adding, seq_*); a convolutional language "
-            "model is benchmarks/wavenet_charlm.py. Received: task=charlm"
+            "cell=tcn reads whole sequences (task=adding, seq_*); the convolutional language "
+            "model is cell=wavenet. Received: task=charlm"
         )
     kernel_size = _checks.count(
         "kernel_size", DEFAULT_KERNEL_SIZE if kernel_size is None else kernel_size
     )
     options = {"kernel_size": kernel_size, "pixel_by_pixel": bool(pixel_by_pixel)}
+    return options | {"dilations": layer_dilations(num_layers, dilations)}
+
+
+def layer_dilations(num_layers, dilations=None):
+    """`--dilations` of `apps/train_rnn.py` checked: one per layer (or TCN block).
+
+    `1, 2, .., 2^(L-1)` for `L = num_layers` unless `dilations` are given (integers,
+    or the strings of a flag's list); then `num_layers` must be 1 or their number.
+
+    Raises:
+      ValueError: a dilation that is not a positive integer, or `num_layers` against them.
+    """
     if dilations is None:
-        return options | {"dilations": exponential_dilations(num_layers)}
+        return exponential_dilations(num_layers)
     try:
         dilations = check_dilations(int(d) for d in dilations)
     except (TypeError, ValueError):
@@ -350,7 +362,7 @@ def sequence_options(
             f"num_layers must be 1 or the number of dilations. Received: num_layers={num_layers}, "
             f"dilations={dilations}"
         )
-    return options | {"dilations": dilations}
+    return dilations
 
 
 def sequence_model(problem, *, filters, kernel_size, dilations, pixel_by_pixel=False):

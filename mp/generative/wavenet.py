@@ -31,18 +31,33 @@ appends it to the queues and drops the oldest: `T` steps of one column, the cost
 no longer grows with the length. Both draw from the same Gumbel noise
 (`mp.generative.autoregressive.sampling_noise`), so they draw the same sequences.
 
+**As chapter 4's character language model** (`apps/train_rnn.py --cell=wavenet`):
+`CharLMProblem` keeps `mp.rnn.problems.CharLM`'s text, held-out split and sample
+priming, and replaces truncated BPTT by windows of the training text at random
+starts (`LanguageModelTask`: every position predicts its next character, no state
+to carry); the held-out text is scored by `bits_per_char` and the samples are
+drawn by `fast_generate`.
+
 Course: ch5.3.3 TCN, VRNN, C-VRNN, STCN (TCNs: PixelCNN's idea for audio,
 dilations for long dependencies, inference speed).
 """
+
+import time
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mp.engine.task import float32
+from mp.engine.task import SingleModelTask, _build, float32, global_mean
 from mp.generative.autoregressive import sampling_noise
-from mp.generative.tcn import check_dilations, exponential_dilations
-from mp.rnn import _checks
+from mp.generative.tcn import (
+    InputGradientNorms,
+    check_dilations,
+    exponential_dilations,
+    layer_dilations,
+)
+from mp.rnn import _checks, problems
 
 INPUT_KERNEL = 2
 
@@ -192,6 +207,16 @@ class WaveNet(keras.Model):
     @property
     def receptive_field(self):
         return receptive_field(self.kernel_size, self.dilations)
+
+    def build(self, input_shape=None):
+        """Creates the weights by a pass over zeros (ids or one-hot inputs make the same ones).
+
+        Keras calls it with the recorded input shape when a saved model is loaded, before
+        the weights are read into the variables.
+        """
+        del input_shape
+        self.call(tf.zeros([1, INPUT_KERNEL], tf.int32))
+        self.built = True
 
     def _one_hot(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
@@ -358,3 +383,240 @@ def bits_per_char(model, ids, *, window=512, batch_size=16):
             total += float(nll[row, first:].sum())
             count += window - first
     return total / (count * np.log(2.0)), count
+
+
+# --- as chapter 4's character language model (apps/train_rnn.py --cell=wavenet) ------
+
+DEFAULT_KERNEL_SIZE = 2
+DEFAULT_WINDOW = 256
+
+
+def language_model_options(
+    task, num_layers, units, kernel_size=None, dilations=None, skip_channels=None, tbptt_steps=None
+):
+    """The WaveNet's options of `apps/train_rnn.py --cell=wavenet`, checked.
+
+    Returns `{"kernel_size", "dilations", "skip_channels"}`: kernel 2 unless given, the
+    dilations `1, 2, .., 2^(L-1)` for `L = num_layers` unless given (`tcn.layer_dilations`),
+    `2 * units` skip channels unless given (the head's 1x1 layer has as many).
+
+    Raises:
+      ValueError: a task other than `charlm`, `tbptt_steps` (a recurrent cell's), a
+        non-positive size or dilation, or `num_layers` against `dilations`.
+    """
+    if task != "charlm":
+        raise ValueError(
+            f"cell=wavenet is a language model: task=charlm only. Received: task={task!r}"
+        )
+    if tbptt_steps is not None:
+        raise ValueError(
+            "tbptt_steps is for the recurrent cells (truncated BPTT); cell=wavenet trains on "
+            f"windows of --seq_len characters. Received: tbptt_steps={tbptt_steps}"
+        )
+    units = _checks.count("units", units)
+    skip_channels = 2 * units if skip_channels is None else skip_channels
+    return {
+        "kernel_size": _checks.count(
+            "kernel_size", DEFAULT_KERNEL_SIZE if kernel_size is None else kernel_size
+        ),
+        "dilations": layer_dilations(num_layers, dilations),
+        "skip_channels": _checks.count("skip_channels", skip_channels),
+    }
+
+
+def _cross_entropy(model, ids):
+    ids = tf.cast(ids, tf.int32)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=float32(model(ids)))
+
+
+class LanguageModelTask(SingleModelTask):
+    """Trains a `WaveNet` on batches of windows of ids `[B, W]`: every position's next id.
+
+    The loss is the mean cross-entropy of the `B * W` predictions `p(x_t | x_<t)`
+    (the shift is inside the model: the targets are the inputs); the first
+    positions of a window see fewer than the receptive field's characters, the
+    zeros of the causal padding standing for the rest.
+
+    Train outputs: `loss/total` (nats), `metrics/bits_per_char` (the same / ln 2),
+    `charts/grad_norm`, `charts/learning_rate`. Eval sums: `loss`, `count`.
+
+    Args: see `mp.engine.task.SingleModelTask`.
+    """
+
+    def build(self):
+        self.model = _build(self._model_factory)
+        self.model(tf.zeros([1, 2], tf.int32))  # creates the weights of a model not yet called
+        self.optimizer = _build(self._optimizer_factory)
+        self.optimizer.build(self.model.trainable_variables)
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            loss = global_mean(tf.reshape(_cross_entropy(self.model, batch), [-1]))
+        grad_norm = self._minimize(tape, loss)
+        outputs = {"loss/total": loss, "metrics/bits_per_char": loss / np.log(2.0)}
+        return outputs | self._charts(grad_norm)
+
+    def eval_step(self, batch):
+        return {
+            "loss": tf.reduce_sum(_cross_entropy(self.model, batch)),
+            "count": tf.cast(tf.size(batch), tf.float32),
+        }
+
+
+class NextCharGradientNorms(InputGradientNorms):
+    """`||dL/dx_t||` of the prediction of the character after each test window.
+
+    A zero column appended to a window `x_1..x_T` makes the model's last row
+    `p(x_{T+1} | x_1..x_T)`; `L` is its logits against a fixed random projection
+    (`tcn.InputGradientNorms`). The curve is exactly zero before the last
+    `receptive_field` characters.
+    """
+
+    def measure(self, model, label):
+        def next_char(x, training=False):
+            del training
+            return model(tf.pad(x, [[0, 0], [0, 1], [0, 0]]))[:, -1]
+
+        return super().measure(next_char, label)
+
+
+class CharLMProblem(problems.CharLM):
+    """Chapter 4's character language model (`mp.rnn.problems.CharLM`) with a WaveNet.
+
+    The same text, held-out last 5% and sample priming as the LSTM's, so the bits
+    per character compare. Training reads `batch_size` windows of `seq_len`
+    characters at random starts of the training text (stateless draws from
+    `(seed, step)`: a resumed run reads the batches it would have read); scoring
+    is `bits_per_char` on the held-out text, every character with its full
+    receptive field; the samples are drawn by `fast_generate`, primed with the
+    last `receptive_field` characters of the priming text (all the model can see).
+
+    Args:
+      text_file, sample_length, temperature, sample_prompt, batch_size, seed: as `CharLM`.
+      seq_len: characters per training window (also the gradient-norm windows).
+      filters, skip_channels, kernel_size, dilations: the `WaveNet` (`head_units` =
+        `skip_channels`).
+
+    Raises:
+      FileNotFoundError, ValueError: as `CharLM`; a held-out text not longer than the
+        receptive field, or a training text shorter than one window.
+    """
+
+    def __init__(
+        self,
+        text_file=None,
+        *,
+        seq_len=DEFAULT_WINDOW,
+        sample_length=500,
+        temperature=0.8,
+        sample_prompt="",
+        batch_size=64,
+        seed=0,
+        filters=64,
+        skip_channels=128,
+        kernel_size=DEFAULT_KERNEL_SIZE,
+        dilations=None,
+    ):
+        problems.Problem.__init__(self, batch_size=batch_size, seed=seed)
+        seq_len, self.sample_length, self.temperature = problems._check(
+            seq_len=seq_len, sample_length=sample_length, temperature=temperature
+        )
+        self.network = {
+            "filters": _checks.count("filters", filters),
+            "skip_channels": _checks.count("skip_channels", skip_channels),
+            "head_units": skip_channels,
+            "kernel_size": _checks.count("kernel_size", kernel_size),
+            "dilations": check_dilations(stacked_dilations(5) if dilations is None else dilations),
+        }
+        self.receptive_field = receptive_field(kernel_size, self.network["dilations"])
+        self._read_text(text_file, seq_len, sample_prompt)
+        self.tbptt_steps = None
+        windows = min(problems.GRADIENT_EXAMPLES, len(self.test_ids) // seq_len)
+        if len(self.test_ids) <= self.receptive_field or windows < 1:
+            raise ValueError(
+                f"the held-out last {self.HELD_OUT_FRACTION:.0%} of the text "
+                f"({len(self.test_ids)} characters) is too short: it needs more than the "
+                f"receptive field ({self.receptive_field}) and at least seq_len = {seq_len} "
+                "characters; use a longer text, fewer layers or a shorter seq_len"
+            )
+        if len(self.train_ids) < seq_len:
+            raise ValueError(
+                f"the training text ({len(self.train_ids)} characters) is shorter than one "
+                f"window of seq_len = {seq_len}"
+            )
+        if seq_len <= self.receptive_field:
+            warnings.warn(
+                f"the training windows (seq_len = {seq_len}) are not longer than the receptive "
+                f"field ({self.receptive_field}): no position trains with its whole field, "
+                "which bits_per_char gives every scored character; use a longer seq_len",
+                stacklevel=2,
+            )
+        self.window_ids = self.test_ids[: windows * seq_len].reshape(windows, seq_len)
+        self.priming = self.priming[-self.receptive_field :]
+        # One epoch: as many characters as the training text has.
+        self.steps_per_epoch = max(1, len(self.train_ids) // (self.batch_size * seq_len))
+
+    @property
+    def options(self):
+        return {k: v for k, v in super().options.items() if k != "tbptt_steps"}
+
+    def train_data(self, start_step=0):
+        ids = tf.constant(self.train_ids, tf.int32)
+        starts_below = len(self.train_ids) - self.seq_len + 1
+        offsets = tf.range(self.seq_len, dtype=tf.int64)
+
+        def windows(step):
+            seed = tf.stack([tf.constant(self.seed, tf.int64), step])
+            starts = tf.random.stateless_uniform(
+                [self.batch_size], seed, minval=0, maxval=starts_below, dtype=tf.int64
+            )
+            return tf.gather(ids, starts[:, None] + offsets)
+
+        steps = tf.data.Dataset.range(int(start_step), np.iinfo(np.int64).max)
+        return steps.map(windows)
+
+    def build_model(self, cell="wavenet", *, units=None, num_layers=None):
+        """The problem's `WaveNet`, built (its size is the problem's, not `units`, `num_layers`)."""
+        del units, num_layers
+        if cell != "wavenet":
+            raise ValueError(f"CharLMProblem builds cell=wavenet only. Received: cell={cell!r}")
+        model = WaveNet(self.vocab.size, **self.network)
+        model(np.zeros((1, 2), np.int64))
+        return model
+
+    def task(self, model, optimizer, *, clip_norm=None):
+        return LanguageModelTask(model, optimizer, clip_norm=clip_norm)
+
+    def gradient_inputs(self, model):
+        del model
+        return np.eye(self.vocab.size, dtype=np.float32)[self.window_ids]  # one-hot windows
+
+    def sample(self, model, temperature=None):
+        """`sample_length` characters after the priming and `sample_prompt` (`fast_generate`)."""
+        prompt = self.vocab.encode(self.priming + self.sample_prompt)
+        ids = fast_generate(
+            model,
+            1,
+            len(prompt) + self.sample_length,
+            seed=self.seed,
+            temperature=self.temperature if temperature is None else temperature,
+            prompt=prompt,
+        )
+        return self.vocab.decode(ids[0, len(self.priming) :])
+
+    def report(self, model, evaluation=None, model_dir=None):
+        del evaluation  # scored here, on the held-out text
+        window = min(len(self.test_ids), max(4 * self.receptive_field, 1024))
+        bits, scored = bits_per_char(model, self.test_ids, window=window)
+        fast_generate(model, 1, 2)  # traces the step once: sample_seconds is generation only
+        tic = time.perf_counter()
+        sample = self.sample(model)
+        seconds = time.perf_counter() - tic
+        scores = {"bits_per_char": float(bits), "chars_scored": scored}
+        metrics, files = self._report(model, model_dir, scores, {self.temperature: sample})
+        return metrics | {
+            "receptive_field": self.receptive_field,
+            "seq_len": self.seq_len,
+            "sample_seconds": seconds,
+            "sample_steps": len(self.priming) + len(sample),  # priming, prompt and sample
+        }, files

@@ -360,15 +360,7 @@ class CharLM(Problem):
             sample_length=sample_length,
             temperature=temperature,
         )
-        self.seq_len, self.text_file, self.sample_prompt = seq_len, text_file, sample_prompt
-        text, self.source = load_text(text_file)
-        self.vocab = charlm.CharVocab.from_text(text)
-        self.ids = self.vocab.encode(text)
-        held_out = max(1, int(len(self.ids) * self.HELD_OUT_FRACTION))
-        self.train_ids, self.test_ids = self.ids[:-held_out], self.ids[-held_out:]
-        self.vocab.encode(sample_prompt)  # every prompt character must be in the text
-        priming = text[max(0, len(self.train_ids) - self.PRIME_CHARS) : len(self.train_ids)]
-        self.priming = priming[: priming.rfind("\n") + 1] if "\n" in priming else priming
+        self._read_text(text_file, seq_len, sample_prompt)
         self._train_data = tbptt.segment_dataset(
             self.train_ids, batch_size=self.batch_size, segment_length=self.tbptt_steps
         )  # raises when the text is too short for one segment per stream
@@ -384,6 +376,18 @@ class CharLM(Problem):
             )
         # Gradient-norm inputs: `windows` stretches of seq_len held-out characters.
         self.window_ids = self.test_ids[: windows * seq_len].reshape(windows, seq_len)
+
+    def _read_text(self, text_file, seq_len, sample_prompt):
+        """The text, its vocabulary and split, and the priming of the samples (not the model's)."""
+        self.seq_len, self.text_file, self.sample_prompt = seq_len, text_file, sample_prompt
+        text, self.source = load_text(text_file)
+        self.vocab = charlm.CharVocab.from_text(text)
+        self.ids = self.vocab.encode(text)
+        held_out = max(1, int(len(self.ids) * self.HELD_OUT_FRACTION))
+        self.train_ids, self.test_ids = self.ids[:-held_out], self.ids[-held_out:]
+        self.vocab.encode(sample_prompt)  # every prompt character must be in the text
+        priming = text[max(0, len(self.train_ids) - self.PRIME_CHARS) : len(self.train_ids)]
+        self.priming = priming[: priming.rfind("\n") + 1] if "\n" in priming else priming
 
     @property
     def options(self):
@@ -433,8 +437,17 @@ class CharLM(Problem):
         bits = charlm.bits_per_char(
             model, self.test_ids, batch_size=self.eval_streams, segment_length=self.tbptt_steps
         )
+        scores = {"bits_per_char": bits, "tbptt_steps": self.tbptt_steps}
+        return self._report(model, model_dir, scores)
+
+    def _report(self, model, model_dir, scores, drawn=None):
+        """`report` from the held-out `scores`: the text's figures, samples.txt, vocab.json.
+
+        `drawn` are samples already drawn, by temperature (`self.sample` draws the rest).
+        """
         temperatures = sorted({*self.SAMPLE_TEMPERATURES, self.temperature})
-        samples = {t: self.sample(model, t) for t in temperatures}
+        drawn = drawn or {}
+        samples = {t: drawn[t] if t in drawn else self.sample(model, t) for t in temperatures}
         header = (
             f"# {len(samples)} samples of {self.sample_length} characters from "
             f"{model_dir or 'the model'}, each primed with the last {len(self.priming)} "
@@ -445,15 +458,13 @@ class CharLM(Problem):
             "samples.txt": header
             + "".join(f"=== temperature {t} ===\n{s}\n\n" for t, s in samples.items()),
         }
-        return {
-            "bits_per_char": bits,
+        return scores | {
             "uniform_bits_per_char": math.log2(self.vocab.size),  # a model that learned nothing
             "vocab_size": self.vocab.size,
             "text_source": self.source,
             "text_chars": len(self.ids),
             "train_chars": len(self.train_ids),
             "held_out_chars": len(self.test_ids),
-            "tbptt_steps": self.tbptt_steps,
             "sample_temperature": self.temperature,
             "sample": samples[self.temperature],
         }, files
@@ -509,12 +520,14 @@ def _options_of(task):
     return set(inspect.signature(_FACTORIES[task]).parameters)
 
 
-def make_problem(task, **options):
+def make_problem(task, *, factory=None, **options):
     """The problem of `--task=task`, built with `options` (its constructor's keywords).
 
     Options that are `None` are left to the problem's defaults. Every value is
     checked first; then an option the problem does not read is an error naming the
-    tasks that read it (a flag is never silently ignored).
+    tasks that read it (a flag is never silently ignored). `factory` builds the
+    task's problem in another way (`mp.generative.wavenet.CharLMProblem`: the text of
+    `charlm` for a WaveNet); an option it does not take is refused the same way.
 
     Raises:
       ValueError: an unknown task, a value out of range or an option of another task;
@@ -524,8 +537,9 @@ def make_problem(task, **options):
         raise ValueError(f"task must be one of {', '.join(TASKS)}. Received: task={task!r}")
     options = {name: value for name, value in options.items() if value is not None}
     _check(**options)
+    accepted = _options_of(task) if factory is None else set(inspect.signature(factory).parameters)
     for name in options:
-        if name not in _options_of(task):
+        if name not in accepted:
             readers = "/".join(t for t in TASKS if name in _options_of(t)) or "no task"
             raise ValueError(f"{name} is for task={readers} only. Received: task={task!r}")
-    return _FACTORIES[task](**options)
+    return (_FACTORIES[task] if factory is None else factory)(**options)

@@ -96,3 +96,48 @@ def test_bits_per_char_scores_every_character_after_the_field_once():
     nll = -log_softmax[np.arange(100), ids][9:]
     assert count == 91
     assert bits == pytest.approx(nll.mean() / np.log(2.0), rel=1e-5)
+
+
+# --- as chapter 4's language model (apps/train_rnn.py --cell=wavenet) ----------------
+
+
+def _text_problem(tmp_path, **kwargs):
+    path = tmp_path / "text.txt"
+    path.write_text("the cat sat on the mat.\n" * 200, encoding="utf-8")  # 4,800 characters
+    options = dict(seq_len=16, batch_size=4, seed=7, filters=3, skip_channels=3, dilations=(1, 2))
+    return wavenet.CharLMProblem(str(path), **(options | kwargs))
+
+
+def test_language_model_windows_are_slices_of_the_training_text_from_any_step(tmp_path):
+    problem = _text_problem(tmp_path)
+    assert problem.receptive_field == 2 + 1 + 2
+    # The text less its held-out 5%; the samples are primed with the last F characters.
+    assert len(problem.train_ids) == 4800 - 240 and problem.priming == "mat.\n"
+    from_start = [b.numpy() for b in problem.train_data(0).take(6)]
+    resumed = next(iter(problem.train_data(5))).numpy()
+    np.testing.assert_array_equal(resumed, from_start[5])  # a resumed run reads the same batch
+    assert not np.array_equal(from_start[0], from_start[1])
+    windows = np.lib.stride_tricks.sliding_window_view(problem.train_ids, 16)
+    for batch in from_start:
+        assert batch.shape == (4, 16)
+        for row in batch:  # text[s : s + 16] for some start s
+            assert (windows == row).all(axis=1).any()
+
+
+def test_next_char_gradient_norms_vanish_before_the_field(tmp_path):
+    # F = 5: the prediction after a window of 16 reads its last 5 characters only.
+    problem = _text_problem(tmp_path)
+    keras.utils.set_random_seed(4)
+    model = problem.build_model()
+    norms = wavenet.NextCharGradientNorms(problem.gradient_inputs(model))
+    curve = norms.measure(model, "initial")
+    assert curve.shape == (16,)
+    assert (curve[:-5] == 0).all() and (curve[-5:] > 0).all()
+
+
+def test_language_model_refuses_a_field_longer_than_the_held_out_text(tmp_path):
+    # 240 held-out characters; dilations 1..128 give F = 2 + 255 = 257.
+    with pytest.raises(ValueError, match="receptive field"):
+        _text_problem(tmp_path, dilations=wavenet.stacked_dilations(8))
+    with pytest.warns(UserWarning, match="not longer than the receptive"):
+        _text_problem(tmp_path, seq_len=5)
