@@ -73,6 +73,16 @@ def stacked_dilations(layers_per_stack, stacks=1):
     return exponential_dilations(layers_per_stack) * _checks.count("stacks", stacks)
 
 
+def _dense_column(conv, taps):
+    """One output column `[B, F]` of the `Conv1D` `conv` from its `k` input taps `[B, k, C]`.
+
+    In the taps' dtype: under a mixed policy the variables are float32 and the
+    activations 16-bit, as the convolution itself computes (Keras casts the kernel).
+    """
+    kernel = tf.cast(conv.kernel, taps.dtype)
+    return tf.einsum("bkc,kcf->bf", taps, kernel) + tf.cast(conv.bias, taps.dtype)
+
+
 def gate(a):
     """`tanh(f) * sigmoid(g)` with `[f, g]` the two halves of the last axis of `a`."""
     f, g = tf.split(a, 2, axis=-1)
@@ -135,7 +145,7 @@ class GatedResidualLayer(keras.layers.Layer):
         """One column: `h_t [B, C]`, `queue [B, span, C]` (oldest first)."""
         window = tf.concat([queue, h_t[:, None]], axis=1)  # times t - span .. t
         taps = window[:, :: self.dilation]  # t - (k-1)d, .., t - d, t: kernel[0..k-1]
-        a = tf.einsum("bkc,kcf->bf", taps, self.dilated.kernel) + self.dilated.bias
+        a = _dense_column(self.dilated, taps)
         z = gate(a)[:, None]
         return self._add_residual(h_t[:, None], z)[:, 0], self.skip(z)[:, 0], window[:, 1:]
 
@@ -250,7 +260,7 @@ class WaveNet(keras.Model):
         """
         previous = tf.cast(previous, self.compute_dtype)
         window = tf.concat([queues[0], previous[:, None]], axis=1)  # x_{t-2}, x_{t-1}
-        h = tf.einsum("bkc,kcf->bf", window, self.input_conv.kernel) + self.input_conv.bias
+        h = _dense_column(self.input_conv, window)
         new_queues = [window[:, 1:]]
         skips = 0.0
         for layer, queue in zip(self.layers_, queues[1:]):

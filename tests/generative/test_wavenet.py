@@ -71,6 +71,25 @@ def test_step_with_queues_equals_the_full_pass():
         previous = tf.one_hot(ids[:, t], 5)
 
 
+def test_step_with_queues_under_mixed_bfloat16():
+    # float32 variables, bfloat16 activations: the step casts the kernels as the full
+    # pass's convolutions do (it raised a dtype error before), to bfloat16 round-off.
+    from mp.engine.precision import precision_scope
+
+    keras.utils.set_random_seed(1)
+    with precision_scope("mixed_bfloat16"):
+        model = _model(5)
+    ids = np.random.default_rng(0).integers(0, 5, size=(2, 8))
+    full = model(ids).numpy()
+    queues = model.initial_queues(2)
+    previous = tf.zeros([2, 5], tf.bfloat16)
+    for t in range(8):
+        logits, queues = model.step(previous, queues)
+        assert logits.dtype == tf.float32
+        np.testing.assert_allclose(logits, full[:, t], atol=0.05)
+        previous = tf.one_hot(ids[:, t], 5, dtype=tf.bfloat16)
+
+
 def test_fast_generation_draws_the_naive_samples():
     keras.utils.set_random_seed(2)
     model = _model(6, filters=8, skip_channels=8, head_units=16)
