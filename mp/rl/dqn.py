@@ -13,8 +13,9 @@ error of an outlier does not blow up the gradient), the gradient clipped to a gl
 (10, as SB3) and Adam. Three choices keep the regression stable:
 
 * the target network `Q_target`, a copy of `Q_theta` refreshed every `target_update_interval`
-  env steps (hard copy, `tau = 1`; or Polyak-averaged with `tau < 1`): the target does
-  not move with every gradient step;
+  env steps (hard copy, `tau = 1`; or Polyak-averaged with `tau < 1`), or moved by a small
+  `tau` after every gradient step (`polyak_every_step`, as DDPG): the target does not follow
+  each gradient step in full;
 * experience replay: uncorrelated minibatches, old experience re-used (off-policy: the
   greedy target policy learns from the epsilon-greedy behaviour);
 * Double DQN: `max` over noisy estimates is biased upwards; letting the online network pick
@@ -122,6 +123,11 @@ class DQNTask(replay.OffPolicyTask):
       max_grad_norm: clip the gradient to this global norm; `None` does not clip.
       anneal_lr: decay the learning rate linearly to zero over the run's updates (as the
         on-policy methods' `anneal_lr`; read from the engine's step counter).
+      anneal_fraction: with `anneal_lr`, the rate reaches zero after this fraction of the
+        updates and stays there (the rest of the run acts with a frozen network, so the
+        running mean of training returns measures one settled policy).
+      polyak_every_step: move the target network by `tau` after every gradient step (as
+        DDPG/TD3) instead of every `target_update_interval` env steps.
     """
 
     name = "dqn"
@@ -134,7 +140,7 @@ class DQNTask(replay.OffPolicyTask):
     def __init__(self, env_id, *, double=False, target_update_interval=10_000,
                  exploration_fraction=0.1, exploration_initial_eps=1.0,
                  exploration_final_eps=0.05, max_grad_norm=10.0, anneal_lr=False,
-                 **kwargs):
+                 anneal_fraction=1.0, polyak_every_step=False, **kwargs):
         super().__init__(env_id, **(self.DEFAULTS | kwargs))
         if int(target_update_interval) < 1:
             raise ValueError("target_update_interval must be >= 1. Received: "
@@ -150,7 +156,15 @@ class DQNTask(replay.OffPolicyTask):
                             float(exploration_final_eps))
         self.max_grad_norm = max_grad_norm
         self.anneal_lr = bool(anneal_lr)
+        if not 0.0 < anneal_fraction <= 1.0:
+            raise ValueError("anneal_fraction must be in (0, 1]. Received: "
+                             f"anneal_fraction={anneal_fraction}")
+        self.anneal_updates = max(1, round(float(anneal_fraction) * self.total_updates))
+        self.polyak_every_step = bool(polyak_every_step)
         self.total_env_steps = self.total_updates * self.train_frequency * self.num_envs
+
+    def update_targets_every_step(self):
+        return self.polyak_every_step
 
     def epsilon(self, env_steps):
         fraction, start, end = self.exploration
@@ -162,7 +176,7 @@ class DQNTask(replay.OffPolicyTask):
         self.q_target = QNetwork(int(action_space.n), **options, name="q_target")
         for network in (self.q, self.q_target):
             network.build((None, *observation_shape))
-        rate = (LinearDecay(self.learning_rate, self.total_updates, self.global_step)
+        rate = (LinearDecay(self.learning_rate, self.anneal_updates, self.global_step)
                 if self.anneal_lr else self.learning_rate)
         self.optimizers = {"q": BiasCorrectedAdam(rate, epsilon=self.adam_epsilon)}
         self.act_deterministic = tf.function(
@@ -196,6 +210,9 @@ class DQNTask(replay.OffPolicyTask):
         with tf.GradientTape() as tape:
             loss, q_mean = self.loss(sample)
         minimize(self.optimizers["q"], tape, loss, self.q.trainable_variables, self.max_grad_norm)
+        if self.polyak_every_step:
+            for online, target in self.target_pairs():
+                replay.polyak_update(online, target, self.tau)
         return tf.stack([loss, q_mean])
 
     def extra_outputs(self, env_steps):

@@ -94,13 +94,12 @@ def test_hard_target_update_every_interval_of_env_steps():
     assert copied == [False, True, True, True, True]
 
 
-def test_annealed_learning_rate_falls_linearly_to_zero_over_the_updates():
-    """anneal_lr over 4 updates: the rate of update k (the engine's step counter) is
-    1e-3 * (1 - (k + 1) / 4) = 7.5e-4, 5e-4, 2.5e-4, 0 (SB3's progress remaining); the last
-    update leaves the Q-network as it was, the first moves it."""
+def _annealed_rates_and_moves(**kwargs):
+    """4 updates of 2 gradient steps with anneal_lr: the rate at each update and whether the
+    update moved the Q-network."""
     task = dqn.DQNTask("CartPole-v1", total_updates=4, train_frequency=8, gradient_steps=2,
                        buffer_size=64, batch_size=8, learning_starts=0, learning_rate=1e-3,
-                       hidden_units=(8,), anneal_lr=True, seed=0)
+                       hidden_units=(8,), anneal_lr=True, seed=0, **kwargs)
     task.build()
     step = tf.function(task.train_step)
     data = task.data()
@@ -112,8 +111,57 @@ def test_annealed_learning_rate_falls_linearly_to_zero_over_the_updates():
         step(next(data))
         moved.append(not all(np.array_equal(b, v.numpy())
                              for b, v in zip(before, task.q.trainable_variables)))
+    return rates, moved
+
+
+def test_annealed_learning_rate_falls_linearly_to_zero_over_the_updates():
+    """anneal_lr over 4 updates: the rate of update k (the engine's step counter) is
+    1e-3 * (1 - (k + 1) / 4) = 7.5e-4, 5e-4, 2.5e-4, 0 (SB3's progress remaining); the last
+    update leaves the Q-network as it was, the first moves it."""
+    rates, moved = _annealed_rates_and_moves()
     np.testing.assert_allclose(rates, [7.5e-4, 5e-4, 2.5e-4, 0.0], atol=1e-9)
     assert moved == [True, True, True, False]
+
+
+def test_annealed_learning_rate_reaches_zero_at_the_anneal_fraction():
+    """anneal_fraction 0.5 of 4 updates: the rate falls over 2 updates, 1e-3 * (1 - (k + 1) /
+    2) = 5e-4, 0, then stays 0; only the first update moves the Q-network."""
+    rates, moved = _annealed_rates_and_moves(anneal_fraction=0.5)
+    np.testing.assert_allclose(rates, [5e-4, 0.0, 0.0, 0.0], atol=1e-9)
+    assert moved == [True, False, False, False]
+
+
+def test_polyak_target_update_after_every_gradient_step():
+    """polyak_every_step with tau 0.25: after gradient step i the target is 0.25 * online_i +
+    0.75 * target_(i-1) (two steps by hand); a call's interval copy does not happen."""
+    task = dqn.DQNTask("CartPole-v1", total_updates=2, train_frequency=8, gradient_steps=2,
+                       buffer_size=64, batch_size=8, learning_starts=0, learning_rate=1e-2,
+                       target_update_interval=1, tau=0.25, polyak_every_step=True,
+                       hidden_units=(8,), seed=0)
+    task.build()
+    assert task.update_targets_every_step()
+    for v in task.q_target.variables:  # a target that differs from the online network
+        v.assign(v * 1.5 + 0.1)
+    rng = np.random.default_rng(0)
+    target = [v.numpy() for v in task.q_target.variables]
+    for _ in range(2):
+        sample = {"observations": rng.normal(size=(8, 4)).astype(np.float32),
+                  "actions": rng.integers(0, 2, 8).astype(np.int32),
+                  "rewards": np.ones(8, np.float32),
+                  "next_observations": rng.normal(size=(8, 4)).astype(np.float32),
+                  "terminated": np.zeros(8, np.float32), "truncated": np.zeros(8, np.float32)}
+        task.update({k: tf.constant(v) for k, v in sample.items()})
+        online = [v.numpy() for v in task.q.variables]
+        target = [0.25 * o + 0.75 * t for o, t in zip(online, target)]
+        for t, v in zip(target, task.q_target.variables):
+            np.testing.assert_allclose(v.numpy(), t, rtol=1e-5, atol=1e-6)
+    # through train_step: 2 gradient steps, each moving the target by a quarter, no copy
+    before = [v.numpy() for v in task.q_target.variables]
+    tf.function(task.train_step)(next(task.data()))
+    after = [v.numpy() for v in task.q_target.variables]
+    online = [v.numpy() for v in task.q.variables]
+    assert not all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert not all(np.allclose(a, o) for a, o in zip(after, online))
 
 
 def test_dqn_learns_cartpole(tmp_path):
