@@ -26,7 +26,8 @@ seeds). This package's Pendulum preset updates once per 200-step episode with 20
 steps (the zoo's earlier setting, `mp.rl.deep`); SB3 runs today's zoo, one gradient step
 per env step: the same number of gradient steps per env step.
 mp's CartPole DQN uses the package's own preset (`mp.rl.deep._DQN_CARTPOLE`: epsilon to
-0.01, Adam decayed to zero); SB3 keeps the zoo's.
+0.01, Adam decayed to zero over the first half of the budget, meant for `--env_steps=100000`);
+SB3 keeps the zoo's (give both the same `--env_steps`).
 
 Differences that remain: the zoo's Pendulum/MountainCarContinuous settings use gSDE
 (`use_sde`), which this package does not implement (its PPO uses a plain Gaussian, with

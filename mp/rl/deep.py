@@ -43,15 +43,17 @@ TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0,
 
 # not the zoo's, which ends epsilon at 0.04 and keeps Adam at 2.3e-3: with those the running
 # mean of 20 training episodes never reached 475 in 50k env steps (seeds 0-1 and 100; the
-# policy kept swinging between ~500 and ~100-step episodes). Epsilon down to 0.01 and the
-# learning rate decayed linearly to zero over the run (the rest as the zoo) let a good policy
-# settle: see flags/rl_cartpole_dqn.cfg for the sweep (seeds 100+). SB3 keeps the zoo's
-# settings in benchmarks/rl.py
+# policy kept swinging between ~500 and ~100-step episodes). Epsilon down to 0.01 (over the
+# first 8% of the run) and the learning rate decayed linearly to zero over the first half
+# (the rest as the zoo): for a 100k-step budget (flags/rl_cartpole_dqn.cfg) the first 50k
+# steps learn exactly as the earlier 50k preset did, and the second half acts with the
+# settled network, so the running mean measures one policy instead of a moving one (the
+# sweep, seeds 100+, is in the flagfile). SB3 keeps the zoo's settings in benchmarks/rl.py
 _DQN_CARTPOLE = dict(
-    learning_rate=2.3e-3, anneal_lr=True, batch_size=64, buffer_size=100_000,
-    learning_starts=1000, gamma=0.99, target_update_interval=10, train_frequency=256,
-    gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.01,
-    hidden_units=(256, 256))
+    learning_rate=2.3e-3, anneal_lr=True, anneal_fraction=0.5, batch_size=64,
+    buffer_size=100_000, learning_starts=1000, gamma=0.99, target_update_interval=10,
+    train_frequency=256, gradient_steps=128, exploration_fraction=0.08,
+    exploration_final_eps=0.01, hidden_units=(256, 256))
 _DQN_ACROBOT = dict(
     learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
     target_update_interval=250, train_frequency=4, gradient_steps=4,
