@@ -56,7 +56,7 @@ bench: $(PEERS_STAMP) fashion-mnist
 bench-rl: $(PEERS_STAMP)
 	$(PEERS)/bin/python -m benchmarks.rl --algos=ppo,trpo --envs=CartPole-v1,Pendulum-v1 --seeds=3
 	$(PEERS)/bin/python -m benchmarks.rl --algos=a2c --envs=CartPole-v1 --seeds=3 --env_steps=200000
-	$(PEERS)/bin/python -m benchmarks.rl --algos=dqn,double_dqn --envs=CartPole-v1 --seeds=3
+	$(PEERS)/bin/python -m benchmarks.rl --algos=dqn,double_dqn --envs=CartPole-v1 --seeds=3 --env_steps=100000
 	$(PEERS)/bin/python -m benchmarks.rl --algos=td3,ddpg --envs=Pendulum-v1 --seeds=3
 
 # Best effort: Debian's dataset-fashion-mnist puts the idx files under
