@@ -54,6 +54,7 @@ ch5.3.3 TCN (TCN and WaveNet).
 """
 
 import functools
+import math
 
 from absl import flags
 
@@ -127,7 +128,7 @@ TCN_OPTIONS = {  # --cell=tcn or wavenet only
     "dilations": (
         flags.DEFINE_list, "tcn, wavenet: one dilation per block / layer (default 1, 2, 4, ..)."
     ),
-    "pixel_by_pixel": (flags.DEFINE_boolean, "tcn, seq_*: one pixel per step (default: rows)."),
+    "pixel_by_pixel": (flags.DEFINE_boolean, "seq_*: one pixel per step, any cell but wavenet (default: rows)."),
     "skip_channels": (
         flags.DEFINE_integer, "wavenet: skip and head channels (default 2 x --units)."
     ),
@@ -193,7 +194,9 @@ def run(
     factory = None
     if cell == "wavenet":
         if pixel_by_pixel is not None:
-            raise ValueError(f"pixel_by_pixel is for cell=tcn only. Received: cell={cell!r}")
+            raise ValueError(
+                f"pixel_by_pixel reads images (task=seq_*), not text. Received: cell={cell!r}"
+            )
         conv_options = wavenet.language_model_options(
             task, num_layers, units, kernel_size, dilations, skip_channels, options["tbptt_steps"]
         )
@@ -228,10 +231,15 @@ def run(
         if cell == "tcn":
             model = tcn.sequence_model(problem, filters=units, **conv_options)
         else:
-            model = problem.build_model(cell, units=units, num_layers=num_layers)
+            # WaveNet's problem builds from its own options; a recurrent cell may read pixels.
+            pixels = {"pixel_by_pixel": True} if cell != "wavenet" and conv_options else {}
+            model = problem.build_model(cell, units=units, num_layers=num_layers, **pixels)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
     measure = {"tcn": tcn.InputGradientNorms, "wavenet": wavenet.NextCharGradientNorms}
-    norms = measure.get(cell, GradientNorms)(problem.gradient_inputs(model))
+    inputs = problem.gradient_inputs(model)
+    if cell not in measure and conv_options.get("pixel_by_pixel"):
+        inputs = inputs.reshape(len(inputs), -1, 1)  # what the first recurrent layer reads
+    norms = measure.get(cell, GradientNorms)(inputs)
     norms.measure(model, f"{cell}, initial weights")
     trainer = run.trainer(trainable, train_steps)
     result = trainer.fit(problem.train_data, problem.eval_data)
@@ -244,6 +252,8 @@ def run(
     }.get(cell, f"{task}: ||dL/dh_t|| of the first {cell} layer on test inputs")
     run.save_figure(norms.figure(title), "gradient_norms.png")
     report, files = problem.report(model, result["eval"], run.model_dir)
+    if conv_options.get("pixel_by_pixel"):
+        report["seq_len"] = math.prod(problem.input_shape)  # one pixel per step
     for name, text in files.items():
         common.write_text(run.path(name), text)
     if len(trainer.history["train"]) > 1:

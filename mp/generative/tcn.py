@@ -322,12 +322,11 @@ def sequence_options(
     """
     if pixel_by_pixel and not task.startswith("seq_"):
         raise ValueError(f"pixel_by_pixel is for task=seq_* only. Received: task={task!r}")
-    if cell != "tcn":
-        options = (("kernel_size", kernel_size), ("dilations", dilations))
-        for name, value in options + (("pixel_by_pixel", pixel_by_pixel),):
+    if cell != "tcn":  # a recurrent cell reads pixel by pixel too (the TCN's comparison)
+        for name, value in (("kernel_size", kernel_size), ("dilations", dilations)):
             if value is not None:
                 raise ValueError(f"{name} is for cell=tcn or wavenet only. Received: cell={cell!r}")
-        return {}
+        return {"pixel_by_pixel": True} if pixel_by_pixel else {}
     if task == "charlm":
         raise ValueError(
             "cell=tcn reads whole sequences (task=adding, seq_*); the convolutional language "

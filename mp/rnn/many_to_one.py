@@ -27,6 +27,7 @@ def sequence_model(
     num_layers=1,
     output_units,
     input_shape,
+    pixel_by_pixel=False,
     name=None,
     **cell_kwargs,
 ):
@@ -42,6 +43,8 @@ def sequence_model(
       output_units: size of `y` (1 for a regression, the number of classes
         for logits).
       input_shape: `(T, D)` of one sequence; `T` may be `None`.
+      pixel_by_pixel: read a `(T, D)` input as `T * D` steps of one value (an image
+        pixel by pixel, as the TCN of ch5.3 can) instead of `T` steps of `D`.
       name: the model's name (default `<cell>_x<num_layers>`).
       **cell_kwargs: passed to `mp.rnn.cells.make_cell` (e.g. `periods`).
 
@@ -58,6 +61,9 @@ def sequence_model(
     output_units = _checks.count("output_units", output_units)
     inputs = keras.Input(shape=tuple(input_shape), name="sequence")
     h = inputs
+    if pixel_by_pixel:
+        steps, width = input_shape
+        h = keras.layers.Reshape((steps * width, 1), name="pixels")(h)
     for layer in range(1, num_layers + 1):
         h = keras.layers.RNN(
             make_cell(cell, units, **cell_kwargs),

@@ -166,13 +166,14 @@ class _ManyToOne(Problem):
     input_shape = None
     task_class = None
 
-    def build_model(self, cell, *, units, num_layers=1):
+    def build_model(self, cell, *, units, num_layers=1, pixel_by_pixel=False):
         return sequence_model(
             cell,
             units=units,
             num_layers=num_layers,
             output_units=self.output_units,
             input_shape=self.input_shape,
+            pixel_by_pixel=pixel_by_pixel,
         )
 
     def task(self, model, optimizer, *, clip_norm=None):

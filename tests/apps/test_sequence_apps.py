@@ -37,6 +37,18 @@ def test_train_rnn_tcn_on_the_adding_problem(tmp_path):
         assert "--dilations=1,2,4" in f.read()
 
 
+def test_train_rnn_recurrent_cell_pixel_by_pixel(tmp_path):
+    """A chapter-4 cell reads the digits as 64 steps of one pixel, the TCN's comparison."""
+    model_dir = str(tmp_path / "gru")
+    metrics = train_rnn.run(
+        model_dir, task="seq_digits", cell="gru", units=8, pixel_by_pixel=True, batch_size=32,
+        train_steps=3, log_every=3, seed=1, progress=False,
+    )
+    assert metrics["pixel_by_pixel"] is True and metrics["seq_len"] == 64
+    model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+    assert model.get_layer("rnn_1").input.shape == (None, 64, 1)
+
+
 def test_train_rnn_wavenet_charlm_command_line(tmp_path, capfd):
     text_file = tmp_path / "text.txt"
     text_file.write_text("the cat sat on the mat.\n" * 200, encoding="utf-8")  # 12 characters
@@ -102,6 +114,7 @@ def test_train_autoregressive_cvrnn_reports_its_bound(tmp_path):
         (train_rnn, {"cell": "tcn", "dilations": ["1", "0"]}, "dilations must be positive"),
         (train_rnn, {"cell": "tcn", "task": "charlm"}, "cell=tcn reads whole sequences"),
         (train_rnn, {"cell": "gru", "kernel_size": 3}, "kernel_size is for cell=tcn"),
+        (train_rnn, {"cell": "gru", "task": "adding", "pixel_by_pixel": True}, "task=seq_"),
         (train_rnn, {"cell": "wavenet"}, "cell=wavenet is a language model: task=charlm"),
         (train_rnn, {"cell": "wavenet", "task": "charlm", "tbptt_steps": 50}, "tbptt_steps is"),
         (train_rnn, {"cell": "wavenet", "task": "charlm", "skip_channels": 0}, "skip_channels"),

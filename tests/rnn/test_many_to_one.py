@@ -30,6 +30,20 @@ def test_sequence_model_reads_the_last_step_of_a_vanilla_rnn():
     np.testing.assert_allclose(model(x).numpy(), h @ w_hy + b_y, rtol=1e-5, atol=1e-5)
 
 
+def test_pixel_by_pixel_reads_one_pixel_per_step():
+    """The same weights on (T, D) pixel by pixel equal the row model on (T * D, 1)."""
+    pixels = sequence_model("gru", units=4, output_units=3, input_shape=(5, 2), pixel_by_pixel=True)
+    rows = sequence_model("gru", units=4, output_units=3, input_shape=(10, 1))
+    rows.set_weights(pixels.get_weights())
+    assert pixels.get_layer("rnn_1").input.shape == (None, 10, 1)
+    x = np.random.default_rng(0).normal(size=(2, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(pixels(x).numpy(), rows(x.reshape(2, 10, 1)).numpy(), rtol=1e-6)
+    # Pixel order is row-major: swapping two pixels of one row changes the output.
+    swapped = x.copy()
+    swapped[:, 0, [0, 1]] = swapped[:, 0, [1, 0]]
+    assert not np.allclose(pixels(x).numpy(), pixels(swapped).numpy())
+
+
 def test_sequence_model_rejects_unknown_cell():
     with pytest.raises(ValueError, match="cell"):
         sequence_model("transformer", units=4, output_units=1, input_shape=(3, 1))
