@@ -8,7 +8,10 @@ them what the course's TensorFlow tips ask for:
   saved in every checkpoint, so a restarted run resumes where it stopped and,
   with a data function of the start step, on the same batches;
 * the step as a `tf.function` traced once, running `steps` updates per call
-  in graph mode over one repeated iterator, optionally compiled with XLA;
+  in graph mode over one repeated iterator, optionally compiled with XLA; the
+  outputs of a call are the means over its steps, except `charts/` outputs,
+  which are its first step's (a chart such as the gradient norm, which costs a
+  pass over every gradient, is computed on that step only);
 * `tf.train.CheckpointManager` saves every `checkpoint_every` steps, at the
   end and on SIGINT/SIGTERM; a NaN or Inf loss stops the run before anything
   is saved, so the last good checkpoint stays the latest;
@@ -319,8 +322,13 @@ class Trainer:
     def _make_train_fn(self):
         replica_step = self._replica_step()
 
-        def one_step(batch):
-            outputs = self._reduce(self.strategy.run(replica_step, args=(batch,)))
+        def one_step(batch, chart):
+            # `chart`: whether this step's `charts/` outputs are kept (Task.chart_step).
+            self.task.chart_step = chart
+            try:
+                outputs = self._reduce(self.strategy.run(replica_step, args=(batch,)))
+            finally:
+                self.task.chart_step = None
             self.global_step.assign_add(1)
             return outputs
 
@@ -331,16 +339,19 @@ class Trainer:
             one_step = tf.function(one_step)
 
         def train_steps(iterator, steps):
-            """Runs `steps` updates in graph mode; returns the mean of each output."""
-            totals = one_step(next(iterator))
+            """Runs `steps` updates in graph mode; returns the mean of each output.
+
+            `charts/` outputs are the first step's: a chart samples the run once per chunk.
+            """
+            totals = one_step(next(iterator), tf.constant(True))
             for _ in tf.range(steps - 1):
-                outputs = one_step(next(iterator))
-                totals = {k: totals[k] + outputs[k] for k in totals}
-            return {k: v / tf.cast(steps, v.dtype) for k, v in totals.items()}
+                outputs = one_step(next(iterator), tf.constant(False))
+                totals = {k: v if _chart(k) else v + outputs[k] for k, v in totals.items()}
+            return {k: v if _chart(k) else v / tf.cast(steps, v.dtype) for k, v in totals.items()}
 
         def python_step(batch):
             """One update from a batch a Python iterator produced (e.g. RL rollouts)."""
-            return one_step(batch)
+            return one_step(batch, tf.constant(True))
 
         if self.run_eagerly:
             return train_steps, python_step
@@ -659,6 +670,10 @@ def _last_logged_step(directory):
         except tf.errors.DataLossError:  # a file cut short by a kill: what was read counts
             pass
     return last
+
+
+def _chart(key):
+    return key.startswith("charts/")
 
 
 def _short(key):

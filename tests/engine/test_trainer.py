@@ -299,6 +299,34 @@ def test_clip_norm_of_an_embedding_counts_repeated_rows_once(tmp_path):
     )
 
 
+def test_charts_are_the_first_step_of_each_chunk(tmp_path):
+    """Losses are chunk means; the gradient norm (a chart) is the chunk's first step's only."""
+    x, y = _problem()
+    task = _task(learning_rate=0.0)  # fixed weights: each step's figures depend on its batch
+    trainer = Trainer(task, None, train_steps=10, log_every=5, progress=False)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).repeat()
+    trainer.fit(batches)
+    model = task.model
+
+    def loss_and_norm(i):
+        with tf.GradientTape() as tape:
+            logits = model(x[32 * i : 32 * i + 32])
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y[32 * i : 32 * i + 32], logits=logits)
+            )
+        return float(loss), float(tf.linalg.global_norm(tape.gradient(loss, model.trainable_variables)))
+
+    figures = [loss_and_norm(i % 8) for i in range(10)]  # 256 examples: 8 batches
+    for chunk, (step, outputs) in enumerate(trainer.history["train"]):
+        first = 5 * chunk
+        assert step == first + 5
+        assert outputs["loss/total"] == pytest.approx(
+            np.mean([f[0] for f in figures[first : first + 5]]), rel=1e-5
+        )
+        assert outputs["charts/grad_norm"] == pytest.approx(figures[first][1], rel=1e-5)
+        assert outputs["charts/grad_norm"] != pytest.approx(figures[first + 1][1], rel=1e-3)
+
+
 def test_jit_compile_matches_graph(tmp_path):
     plain = Trainer(_task(), tmp_path / "a", train_steps=20, log_every=10, progress=False)
     plain.fit(_train_data())
