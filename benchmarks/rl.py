@@ -86,6 +86,11 @@ ZOO = {
     ("trpo", "Acrobot-v1"): dict(normalize=True, n_envs=2, n_timesteps=100_000, n_steps=1024),
     ("dqn", "CartPole-v1"): _DQN_CARTPOLE,
     ("double_dqn", "CartPole-v1"): _DQN_CARTPOLE,  # this package only (SB3 has no Double DQN)
+    ("dqn", "Acrobot-v1"): dict(
+        n_envs=1, n_timesteps=100_000, learning_rate=6.3e-4, batch_size=128,
+        buffer_size=50_000, learning_starts=0, gamma=0.99, target_update_interval=250,
+        train_freq=4, gradient_steps=-1, exploration_fraction=0.12, exploration_final_eps=0.1,
+        policy_kwargs=dict(net_arch=[256, 256])),
     ("td3", "Pendulum-v1"): _TD3_PENDULUM,
     ("ddpg", "Pendulum-v1"): _TD3_PENDULUM,
 }
