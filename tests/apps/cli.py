@@ -30,6 +30,18 @@ def in_subprocess(name, *args, timeout=300, **kwargs):
     )
 
 
+def popen(name, *args):
+    """`python -m apps.<name> *args` started from the repository root, its output piped (text),
+    for a test that signals the running process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"apps.{name}", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def in_process(capfd, name, *args):
     """`python -m apps.<name> *args` run in this process; the same fields as `in_subprocess`.
 

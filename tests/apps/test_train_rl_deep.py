@@ -1,6 +1,7 @@
 """The app contract of train_rl's deep policy-gradient algorithms (ch6.2)."""
 
 import json
+import signal
 
 import pytest
 import tensorflow as tf
@@ -61,3 +62,33 @@ def test_smoke_flagfile(tmp_path, capfd):
     assert smoke.returncode == 0, smoke.stderr
     metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
     assert KEYS <= set(metrics) and metrics["env_steps"] == 2048
+
+
+def test_dqn_sigterm_then_rerun_continues_with_its_buffer(tmp_path, capfd):
+    """SIGTERM half-way through DQN, then the same command: the run goes on from the
+    checkpoint with the transitions it had (a fresh buffer would end 128 per update short)."""
+    model_dir = tmp_path / "run"
+    command = [
+        "--flagfile=flags/smoke_rl_dqn.cfg", f"--model_dir={model_dir}", "--env_steps=4096",
+        "--log_every=1", "--buffer_size=8192",
+    ]
+    proc = cli.popen("train_rl", *command)
+    for line in proc.stdout:
+        if line.startswith("step 4/"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    stopped_at = int(stderr.split("at step ")[1].split(";")[0])
+    assert 4 <= stopped_at < 32 and not (model_dir / "metrics.json").exists()
+
+    out = cli.in_process(capfd, "train_rl", *command)  # the same command, rerun
+    assert out.returncode == 0, out.stderr
+    assert f"resuming from global_step {stopped_at}" in out.stdout
+    # The first progress line after the restart shows the buffer as the stopped run left it.
+    first = next(line for line in out.stdout.splitlines() if line.startswith("step "))
+    assert first.startswith(f"step {stopped_at + 1}/32")
+    assert f"buffer_fill {(stopped_at + 1) * 128}" in first
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == stopped_at and metrics["global_step"] == 32
+    assert metrics["env_steps"] == 4096 and metrics["buffer_fill"] == 4096
