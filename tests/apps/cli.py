@@ -30,16 +30,25 @@ def in_subprocess(name, *args, timeout=300, **kwargs):
     )
 
 
-def popen(name, *args):
-    """`python -m apps.<name> *args` started from the repository root, its output piped (text),
-    for a test that signals the running process."""
-    return subprocess.Popen(
+def sigterm_at(name, *args, line_start, timeout=120):
+    """Runs `python -m apps.<name> *args` until it prints a line starting with `line_start`,
+    sends it SIGTERM and waits. Asserts the exit of an interrupted run (128 + SIGTERM, the
+    one `interrupted: SIGTERM at step N; ...` line); returns N."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", f"apps.{name}", *map(str, args)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    for line in proc.stdout:
+        if line.startswith(line_start):
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.startswith("interrupted: SIGTERM at step "), stderr
+    return int(stderr.split("at step ")[1].split(";")[0])
 
 
 def in_process(capfd, name, *args):

@@ -7,9 +7,6 @@ smoke flagfile, the error exits, and SIGTERM followed by a resumed run.
 import gzip
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -249,9 +246,6 @@ def test_bad_input_one_error_line_and_no_outputs(tmp_path, tiny_mnist, case, cap
 def test_sigterm_then_rerun_resumes(tmp_path, capfd):
     model_dir = tmp_path / "run"
     command = [
-        sys.executable,
-        "-m",
-        "apps.train_cnn",
         "--flagfile=flags/cnn_digits.cfg",
         f"--model_dir={model_dir}",
         "--train_steps=400",
@@ -259,22 +253,12 @@ def test_sigterm_then_rerun_resumes(tmp_path, capfd):
         "--eval_every=0",
         "--dense_units=128",
     ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    for line in proc.stdout:
-        if line.startswith("step 100/"):
-            proc.send_signal(signal.SIGTERM)
-            break
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert stderr.startswith("interrupted: SIGTERM at step ")
-    stopped_at = int(stderr.split("at step ")[1].split(";")[0])
+    stopped_at = cli.sigterm_at("train_cnn", *command, line_start="step 100/")
     assert 100 <= stopped_at < 400
     assert not (model_dir / "metrics.json").exists()
     assert (model_dir / "ckpt" / f"ckpt-{stopped_at}.index").exists()
 
-    out = cli.in_process(capfd, "train_cnn", *command[3:])  # the same command, rerun
+    out = cli.in_process(capfd, "train_cnn", *command)  # the same command, rerun
     assert out.returncode == 0, out.stderr
     assert f"resuming from global_step {stopped_at}" in out.stdout
     metrics = json.loads((model_dir / "metrics.json").read_text())

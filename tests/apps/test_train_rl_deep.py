@@ -1,7 +1,6 @@
 """The app contract of train_rl's deep policy-gradient algorithms (ch6.2)."""
 
 import json
-import signal
 
 import pytest
 import tensorflow as tf
@@ -72,14 +71,7 @@ def test_dqn_sigterm_then_rerun_continues_with_its_buffer(tmp_path, capfd):
         "--flagfile=flags/smoke_rl_dqn.cfg", f"--model_dir={model_dir}", "--env_steps=4096",
         "--log_every=1", "--buffer_size=8192",
     ]
-    proc = cli.popen("train_rl", *command)
-    for line in proc.stdout:
-        if line.startswith("step 4/"):
-            proc.send_signal(signal.SIGTERM)
-            break
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
-    stopped_at = int(stderr.split("at step ")[1].split(";")[0])
+    stopped_at = cli.sigterm_at("train_rl", *command, line_start="step 4/")
     assert 4 <= stopped_at < 32 and not (model_dir / "metrics.json").exists()
 
     out = cli.in_process(capfd, "train_rl", *command)  # the same command, rerun
