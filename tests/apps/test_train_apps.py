@@ -15,7 +15,6 @@ import pytest
 from apps import train_cnn, train_mlp
 from tests.apps import cli
 
-ROOT = cli.ROOT
 ARTIFACTS = (
     "flags.cfg",
     "ckpt",
