@@ -53,7 +53,6 @@ Course: ch4 Recurrent Neural Networks, ch4.1 Backpropagation through time
 ch5.3.3 TCN (TCN and WaveNet).
 """
 
-import functools
 import math
 
 from absl import flags
@@ -128,7 +127,9 @@ TCN_OPTIONS = {  # --cell=tcn or wavenet only
     "dilations": (
         flags.DEFINE_list, "tcn, wavenet: one dilation per block / layer (default 1, 2, 4, ..)."
     ),
-    "pixel_by_pixel": (flags.DEFINE_boolean, "seq_*: one pixel per step, any cell but wavenet (default: rows)."),
+    "pixel_by_pixel": (
+        flags.DEFINE_boolean, "seq_*: one pixel per step, any cell but wavenet (default: rows)."
+    ),
     "skip_channels": (
         flags.DEFINE_integer, "wavenet: skip and head channels (default 2 x --units)."
     ),
@@ -182,35 +183,23 @@ def run(
       ValueError, FileNotFoundError: bad arguments or missing data, before
         anything is written.
     """
-    from mp.rnn.problems import GradientNorms, make_problem
-
-    from mp.generative import tcn, wavenet
+    from mp.generative import tcn
+    from mp.rnn import problems
 
     options = {name: value for name, value in locals().items() if name in TASK_OPTIONS}
     if cell not in MODELS:
         raise ValueError(f"cell must be one of {', '.join(MODELS)}. Received: cell={cell!r}")
     common.check_counts(units=units, num_layers=num_layers)
-    # The convolutional networks' options ({} for a recurrent cell); WaveNet's problem.
-    factory = None
-    if cell == "wavenet":
-        if pixel_by_pixel is not None:
-            raise ValueError(
-                f"pixel_by_pixel reads images (task=seq_*), not text. Received: cell={cell!r}"
-            )
-        conv_options = wavenet.language_model_options(
-            task, num_layers, units, kernel_size, dilations, skip_channels, options["tbptt_steps"]
-        )
-        factory = functools.partial(wavenet.CharLMProblem, filters=units, **conv_options)
+    conv_options, factory = problems.network_options(
+        cell, task, units=units, num_layers=num_layers, kernel_size=kernel_size,
+        dilations=dilations, pixel_by_pixel=pixel_by_pixel, skip_channels=skip_channels,
+        tbptt_steps=options["tbptt_steps"],
+    )
+    if factory is not None:  # WaveNet's own problem: no truncated BPTT
         del options["tbptt_steps"]
-    elif skip_channels is not None:
-        raise ValueError(f"skip_channels is for cell=wavenet only. Received: cell={cell!r}")
-    else:
-        conv_options = tcn.sequence_options(
-            cell, task, num_layers, kernel_size, dilations, pixel_by_pixel
-        )
     model_dir = model_dir or common.default_model_dir(APP.name, task)
     config = APP.config(shared | {"model_dir": model_dir})
-    problem = make_problem(
+    problem = problems.make_problem(
         task,
         factory=factory,
         **options,
@@ -228,29 +217,16 @@ def run(
     run = runner.Experiment(APP, config, own | problem.options, progress=progress)
     train_steps = run.train_steps(steps_per_epoch=problem.steps_per_epoch)  # the task's epoch
     with run.strategy.scope():
-        if cell == "tcn":
-            model = tcn.sequence_model(problem, filters=units, **conv_options)
-        else:
-            # WaveNet's problem builds from its own options; a recurrent cell may read pixels.
-            pixels = {"pixel_by_pixel": True} if cell != "wavenet" and conv_options else {}
-            model = problem.build_model(cell, units=units, num_layers=num_layers, **pixels)
+        model = problems.build_network(problem, cell, units, num_layers, conv_options)
         trainable = problem.task(model, run.optimizer(train_steps), clip_norm=run.clip_norm)
-    measure = {"tcn": tcn.InputGradientNorms, "wavenet": wavenet.NextCharGradientNorms}
-    inputs = problem.gradient_inputs(model)
-    if cell not in measure and conv_options.get("pixel_by_pixel"):
-        inputs = inputs.reshape(len(inputs), -1, 1)  # what the first recurrent layer reads
-    norms = measure.get(cell, GradientNorms)(inputs)
+    norms, title = problems.gradient_norms(problem, model, cell, conv_options)
     norms.measure(model, f"{cell}, initial weights")
     trainer = run.trainer(trainable, train_steps)
     result = trainer.fit(problem.train_data, problem.eval_data)
 
     run.export(trainable)
     trained_curve = norms.measure(model, f"{cell}, trained")
-    title = {
-        "tcn": f"{task}: ||dL/dx_t|| of the TCN on test inputs",
-        "wavenet": f"{task}: ||dL/dx_t|| of the next character's logits after test windows",
-    }.get(cell, f"{task}: ||dL/dh_t|| of the first {cell} layer on test inputs")
-    run.save_figure(norms.figure(title), "gradient_norms.png")
+    run.save_figure(norms.figure(f"{task}: {title}"), "gradient_norms.png")
     report, files = problem.report(model, result["eval"], run.model_dir)
     if conv_options.get("pixel_by_pixel"):
         report["seq_len"] = math.prod(problem.input_shape)  # one pixel per step
@@ -263,7 +239,7 @@ def run(
         "num_parameters": int(model.count_params()),
         "train_loss": result["train"].get("loss/total"),
         # ||dL/dh_1|| / ||dL/dh_T|| after training: << 1 when the gradient vanishes.
-        "gradient_ratio_first_to_last": GradientNorms.first_to_last(trained_curve),
+        "gradient_ratio_first_to_last": problems.GradientNorms.first_to_last(trained_curve),
     } | ({"receptive_field": tcn.model_receptive_field(model)} if cell == "tcn" else {})
     return run.finish(metrics | report, f"{task} with {cell}: {problem.summary(metrics | report)}")
 

@@ -544,3 +544,76 @@ def make_problem(task, *, factory=None, **options):
             readers = "/".join(t for t in TASKS if name in _options_of(t)) or "no task"
             raise ValueError(f"{name} is for task={readers} only. Received: task={task!r}")
     return (_FACTORIES[task] if factory is None else factory)(**options)
+
+
+def network_options(
+    cell,
+    task,
+    *,
+    units,
+    num_layers,
+    kernel_size=None,
+    dilations=None,
+    pixel_by_pixel=None,
+    skip_channels=None,
+    tbptt_steps=None,
+):
+    """The checked options of `cell`'s network on `task`, and the problem factory it needs.
+
+    Returns `(options, factory)`: `options` are the TCN's or WaveNet's convolution options
+    (`mp.generative.tcn.sequence_options`, `mp.generative.wavenet.language_model_options`),
+    or `{"pixel_by_pixel": True}` / `{}` for a recurrent cell; `factory` is `None` or
+    WaveNet's own problem of the `charlm` text (which then takes no `tbptt_steps`).
+
+    Raises:
+      ValueError: an option of another kind of network.
+    """
+    from mp.generative import tcn, wavenet
+
+    if cell != "wavenet":
+        if skip_channels is not None:
+            raise ValueError(f"skip_channels is for cell=wavenet only. Received: cell={cell!r}")
+        return (
+            tcn.sequence_options(cell, task, num_layers, kernel_size, dilations, pixel_by_pixel),
+            None,
+        )
+    if pixel_by_pixel is not None:
+        raise ValueError(
+            f"pixel_by_pixel reads images (task=seq_*), not text. Received: cell={cell!r}"
+        )
+    options = wavenet.language_model_options(
+        task, num_layers, units, kernel_size, dilations, skip_channels, tbptt_steps
+    )
+    return options, functools.partial(wavenet.CharLMProblem, filters=units, **options)
+
+
+def build_network(problem, cell, units, num_layers, options):
+    """`problem`'s network of `cell` with `options` from `network_options`: a TCN
+    (`units` channels, `num_layers` blocks), WaveNet (its problem holds the options) or a
+    recurrent network (`problem.build_model`, pixel by pixel if asked)."""
+    from mp.generative import tcn
+
+    if cell == "tcn":
+        return tcn.sequence_model(problem, filters=units, **options)
+    pixels = {"pixel_by_pixel": True} if cell != "wavenet" and options else {}
+    return problem.build_model(cell, units=units, num_layers=num_layers, **pixels)
+
+
+def gradient_norms(problem, model, cell, options):
+    """The gradient-norm measurement that fits `cell`'s network, and its figure's title.
+
+    Recurrent cells: `||dL/dh_t||` of the first recurrent layer (`GradientNorms`; pixel by
+    pixel, on the test images as the layer reads them); the TCN and WaveNet:
+    `||dL/dx_t||` over the input steps (zero outside the receptive field).
+    """
+    from mp.generative import tcn, wavenet
+
+    inputs = problem.gradient_inputs(model)
+    if cell == "tcn":
+        return tcn.InputGradientNorms(inputs), "||dL/dx_t|| of the TCN on test inputs"
+    if cell == "wavenet":
+        title = "||dL/dx_t|| of the next character's logits after test windows"
+        return wavenet.NextCharGradientNorms(inputs), title
+    if options.get("pixel_by_pixel"):
+        inputs = inputs.reshape(len(inputs), -1, 1)  # what the first recurrent layer reads
+    return GradientNorms(inputs), f"||dL/dh_t|| of the first {cell} layer on test inputs"
