@@ -246,8 +246,7 @@ class DDPGTask(replay.OffPolicyTask):
             with tf.GradientTape() as actor_tape:
                 loss = self.actor_loss(sample["observations"])
             minimize(self.optimizers["actor"], actor_tape, loss, self.actor.trainable_variables)
-            for online, target in self.target_pairs():
-                replay.polyak_update(online, target, self.tau)
+            self.move_targets()
             return tf.stack([loss, 1.0])
 
         actor = tf.cond(self.updates % self.policy_delay == 0, actor_step, lambda: tf.zeros(2))

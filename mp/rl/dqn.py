@@ -211,8 +211,7 @@ class DQNTask(replay.OffPolicyTask):
             loss, q_mean = self.loss(sample)
         minimize(self.optimizers["q"], tape, loss, self.q.trainable_variables, self.max_grad_norm)
         if self.polyak_every_step:
-            for online, target in self.target_pairs():
-                replay.polyak_update(online, target, self.tau)
+            self.move_targets()
         return tf.stack([loss, q_mean])
 
     def extra_outputs(self, env_steps):

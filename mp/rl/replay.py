@@ -286,6 +286,11 @@ class OffPolicyTask(Task):
         """Whether targets follow every gradient step (DDPG/TD3) instead of an interval."""
         return False
 
+    def move_targets(self, tau=None):
+        """Moves every target network towards its online one by `tau` (the task's; 1 copies)."""
+        for online, target in self.target_pairs():
+            polyak_update(online, target, self.tau if tau is None else tau)
+
     # --- building ---------------------------------------------------------------
 
     def build(self):
@@ -301,8 +306,7 @@ class OffPolicyTask(Task):
         self.generator = tf.random.Generator.from_seed(self.seed + 1)  # the update's noise
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="gradient_steps")
         self.build_networks(c.observation_space.shape, space)
-        for online, target in self.target_pairs():
-            polyak_update(online, target, 1.0)
+        self.move_targets(1.0)
         for name, optimizer in self.optimizers.items():
             optimizer.build(self.optimizer_variables(name))
         self.last = {k: tf.Variable(0.0, trainable=False)
@@ -392,8 +396,7 @@ class OffPolicyTask(Task):
         per_call = self.train_frequency * self.num_envs
         interval = self.target_update_interval
         if (env_steps // interval) > ((env_steps - per_call) // interval):
-            for online, target in self.target_pairs():
-                polyak_update(online, target, self.tau)
+            self.move_targets()
 
     def flat(self, x):
         """[T, N, ...] -> [T * N, ...]."""
