@@ -61,6 +61,14 @@ runner.define_once(
     lower_bound=1,
 )
 runner.define_once(
+    flags.DEFINE_integer,
+    "conv_kernel",
+    3,
+    "PixelCNNs: odd size k of the layers after the first (a gated layer's stacks reach k // 2 "
+    "rows and columns).",
+    lower_bound=1,
+)
+runner.define_once(
     flags.DEFINE_integer, "head_units", 64, "PixelCNNs: 1x1 layer before the logits.", lower_bound=1
 )
 runner.define_once(
@@ -79,7 +87,7 @@ runner.define_once(
 )
 APP = runner.App(
     "train_autoregressive",
-    own="model hidden_units num_masks order_agnostic conv_filters conv_layers head_units "
+    own="model hidden_units num_masks order_agnostic conv_filters conv_layers conv_kernel head_units "
     "ar_binarize time_naive_sampler latent_dim iwae_k free_bits".split(),
     defaults={"epochs": 20, "learning_rate": 1e-3},
     refuses={
@@ -98,6 +106,7 @@ def run(
     order_agnostic=None,
     conv_filters=32,
     conv_layers=5,
+    conv_kernel=3,
     head_units=64,
     ar_binarize="dynamic",
     time_naive_sampler=False,
@@ -127,6 +136,8 @@ def run(
         models = ", ".join(ar.MODELS + vrnn.MODELS)
         raise ValueError(f"model must be one of {models}. Received: model={model!r}")
     ar.check_binarization(ar_binarize)
+    if conv_kernel % 2 != 1:
+        raise ValueError(f"conv_kernel must be odd. Received: conv_kernel={conv_kernel}")
     if num_masks > 1 and model != "made":
         raise ValueError(f"num_masks is MADE's. Received: num_masks={num_masks}, model={model}")
     config = APP.config(shared | {"model_dir": model_dir})
@@ -146,6 +157,7 @@ def run(
         order_agnostic=order_agnostic,
         filters=conv_filters,
         num_layers=conv_layers,
+        kernel_size=conv_kernel,
         head_units=head_units,
         seed=seed,
     )

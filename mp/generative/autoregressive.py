@@ -321,6 +321,7 @@ def make_model(
     order_agnostic=None,
     filters=32,
     num_layers=5,
+    kernel_size=3,
     head_units=64,
     seed=0,
 ):
@@ -328,8 +329,8 @@ def make_model(
 
     NADE uses `hidden_units[0]`; MADE all of `hidden_units`, `num_masks` and
     `order_agnostic` (default: `num_masks > 1`); PixelCNN `filters`, `num_layers`
-    residual blocks and `head_units`; Gated PixelCNN `filters`, `num_layers` gated
-    layers and `head_units`.
+    residual blocks, `kernel_size` and `head_units`; Gated PixelCNN `filters`, `num_layers`
+    gated layers, `kernel_size` and `head_units`.
     """
     from mp.generative import made, nade, pixelcnn
 
@@ -345,7 +346,7 @@ def make_model(
             order_agnostic=order_agnostic,
             seed=seed,
         )
-    options = dict(filters=filters, head_units=head_units)
+    options = dict(filters=filters, kernel_size=kernel_size, head_units=head_units)
     if kind == "pixelcnn":
         return pixelcnn.make_pixelcnn(image_shape, num_blocks=num_layers, **options)
     return pixelcnn.make_gated_pixelcnn(image_shape, num_layers=num_layers, **options)

@@ -53,7 +53,7 @@ def _check_artifacts(model_dir, metrics, pixel_model):
         ("nade", {}),
         ("made", {"num_masks": 3}),
         ("pixelcnn", {}),
-        ("gated_pixelcnn", {"ar_binarize": "static"}),
+        ("gated_pixelcnn", {"ar_binarize": "static", "conv_kernel": 5}),
     ],
 )
 def test_run_in_process_and_the_saved_model_reproduces_the_nll(tmp_path, model, extra):
@@ -70,6 +70,8 @@ def test_run_in_process_and_the_saved_model_reproduces_the_nll(tmp_path, model, 
     images, _ = mp.data.load_numpy("digits", "test")
     x = ar.evaluation_images(images, binarize)
     assert set(np.unique(x)) == {0.0, 1.0}
+    if model.endswith("pixelcnn"):  # --conv_kernel reaches the layers after the first
+        assert saved.kernel_size == extra.get("conv_kernel", 3)
     assert metrics["nll_nats"] == pytest.approx(-ar.test_log_probs(saved, x).mean(), rel=1e-5)
     if model == "made":  # the mixture over masks, and mask 0 alone
         one = -ar.test_log_probs(saved, x, mask_index=0).mean()
@@ -94,6 +96,7 @@ def test_resume_continues_the_step_count(tmp_path):
         ({"num_masks": 0}, "num_masks must be a positive integer"),
         ({"model": "nade", "num_masks": 2}, "num_masks is MADE's"),
         ({"ar_binarize": "otsu"}, "binarize must be one of"),
+        ({"model": "gated_pixelcnn", "conv_kernel": 4}, "conv_kernel must be odd"),
         ({"augment": True}, "cannot honour --augment"),
         ({"batch_size": 5000}, "exceeds"),
     ],
