@@ -87,8 +87,8 @@ runner.define_once(
 )
 APP = runner.App(
     "train_autoregressive",
-    own="model hidden_units num_masks order_agnostic conv_filters conv_layers conv_kernel head_units "
-    "ar_binarize time_naive_sampler latent_dim iwae_k free_bits".split(),
+    own="model hidden_units num_masks order_agnostic conv_filters conv_layers conv_kernel "
+    "head_units ar_binarize time_naive_sampler latent_dim iwae_k free_bits".split(),
     defaults={"epochs": 20, "learning_rate": 1e-3},
     refuses={
         "augment": "shifted or flipped pixels would change the test likelihood's data",
