@@ -595,8 +595,9 @@ def build_network(problem, cell, units, num_layers, options):
 
     if cell == "tcn":
         return tcn.sequence_model(problem, filters=units, **options)
-    pixels = {"pixel_by_pixel": True} if cell != "wavenet" and options else {}
-    return problem.build_model(cell, units=units, num_layers=num_layers, **pixels)
+    if cell == "wavenet":  # its problem was made with the options
+        options = {}
+    return problem.build_model(cell, units=units, num_layers=num_layers, **options)
 
 
 def gradient_norms(problem, model, cell, options):
